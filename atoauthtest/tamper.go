@@ -1,0 +1,108 @@
+package atoauthtest
+
+import (
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// Tamper holds the misbehaviour knobs of a [Network]. The zero value means
+// "behave correctly". Set them with [Network.SetTamper] or
+// [Network.UpdateTamper] at any time; each request uses the knobs as they
+// were when it arrived.
+//
+// Functions that edit JSON documents receive the document in generic form
+// (objects are map[string]any, arrays []any, numbers float64) and may
+// change, add or delete entries in place. They run on server goroutines.
+type Tamper struct {
+	// ASMetadata edits /.well-known/oauth-authorization-server.
+	ASMetadata func(m map[string]any)
+	// ResourceMetadata edits the PDS's /.well-known/oauth-protected-resource.
+	ResourceMetadata func(m map[string]any)
+	// RedirectMetadata makes both metadata endpoints answer 302 to another
+	// path of the same server that serves the (possibly tampered) document:
+	// a client that follows redirects succeeds, a correct one fails.
+	RedirectMetadata bool
+	// OversizeMetadata pads both metadata documents past 1 MiB (with a
+	// leading "_padding" string member, so the JSON stays valid).
+	OversizeMetadata bool
+	// MetadataContentType, when non-empty, replaces the Content-Type of both
+	// metadata documents (e.g. "text/html").
+	MetadataContentType string
+	// MetadataStatus, when non-zero, replaces the 200 status of both
+	// metadata documents (e.g. 203 or 500); the body is unchanged.
+	MetadataStatus int
+
+	// DIDDocument edits DID documents served by the PLC directory.
+	DIDDocument func(did syntax.DID, doc map[string]any)
+	// ResolveHandle replaces the answer of resolveHandle: it receives the
+	// normalized handle and the DID the network would answer ("" if none) and
+	// returns the DID to answer ("" → 400 "Unable to resolve handle").
+	ResolveHandle func(handle syntax.Handle, did syntax.DID) syntax.DID
+
+	// CallbackIss overrides the iss parameter of the authorization redirect:
+	// nil sends the issuer, a pointer to "" omits iss, anything else is sent
+	// as is.
+	CallbackIss *string
+	// TokenResponse edits successful token endpoint responses (both grant
+	// types): token_type, sub, scope, expires_in, ...
+	TokenResponse func(m map[string]any)
+	// TokenDelay delays successful token responses after the tokens have been
+	// minted (and the old refresh token consumed). A client that gives up
+	// during the delay loses the new tokens, as it would on a real network.
+	TokenDelay time.Duration
+	// RevokeNoContent answers revocation requests with 204 instead of 200.
+	RevokeNoContent bool
+
+	// NoNonceRotation freezes both DPoP nonces (they are still required).
+	// By default each origin's nonce rotates on every response.
+	NoNonceRotation bool
+	// OmitDPoPNonce removes the DPoP-Nonce header from every response of the
+	// authorization server and the PDS (nonces are still checked).
+	OmitDPoPNonce bool
+}
+
+// Counters counts what the network has seen. Obtain a snapshot with
+// [Network.Counters]; the fields only grow.
+type Counters struct {
+	// ASMetadata counts authorization server metadata requests.
+	ASMetadata int
+	// ResourceMetadata counts protected-resource metadata requests.
+	ResourceMetadata int
+	// DIDResolutions counts DID documents requested from the PLC directory.
+	DIDResolutions int
+	// HandleResolutions counts com.atproto.identity.resolveHandle requests.
+	HandleResolutions int
+	// ClientMetadataFetches counts client metadata documents and jwks_uri
+	// documents fetched by the authorization server.
+	ClientMetadataFetches int
+
+	// PAR counts successful pushed authorization requests.
+	PAR int
+	// Authorizations counts redirects issued by the authorization endpoint
+	// (approved or denied).
+	Authorizations int
+	// TokenRequests counts every request to the token endpoint, failed ones
+	// included.
+	TokenRequests int
+	// CodeExchanges counts successful authorization_code grants.
+	CodeExchanges int
+	// Refreshes counts successful refresh_token grants.
+	Refreshes int
+	// RefreshReplays counts refresh tokens presented after they were used
+	// (each one ended its session).
+	RefreshReplays int
+	// Revocations counts successful revocation requests.
+	Revocations int
+	// ASNonceChallenges counts use_dpop_nonce errors of the authorization
+	// server.
+	ASNonceChallenges int
+
+	// PDSRequests counts every request the PDS received.
+	PDSRequests int
+	// PDSAuthenticated counts PDS requests whose access token and DPoP proof
+	// were accepted.
+	PDSAuthenticated int
+	// PDSNonceChallenges counts use_dpop_nonce errors of the PDS.
+	PDSNonceChallenges int
+}

