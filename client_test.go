@@ -827,3 +827,106 @@ func TestIssuerReverifiedBeforeRefresh(t *testing.T) {
 		t.Fatal("the refresh token was sent")
 	}
 }
+
+func TestRefreshAfterRestartPrimesNonce(t *testing.T) {
+	// A new process (a new Client on the same store) knows no nonce. The
+	// fake, like the reference server, spends a refresh token before it
+	// checks the DPoP nonce: a refresh sent without a fresh nonce would
+	// end the session.
+	e := newEnv(t)
+	s := e.login("alice.test")
+	restarted, err := atoauth.NewClient(atoauth.Config{
+		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
+		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: e.store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := restarted.Session(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Refresh(context.Background()); err != nil {
+		t.Fatalf("refresh after restart: %v", err)
+	}
+	if c := e.net.Counters(); c.RefreshReplays != 0 || c.Refreshes != 1 {
+		t.Fatalf("refreshes %d, replays %d", c.Refreshes, c.RefreshReplays)
+	}
+	mustWrite(t, rs)
+}
+
+func TestGrantedScopeIsStoredAsReturned(t *testing.T) {
+	e := newEnv(t)
+	auth, q := e.authorize("alice.test", e.alice, atoauthtest.GrantScope("atproto"))
+	s, err := e.client.Callback(context.Background(), q, &atoauth.CallbackOptions{State: auth.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scope() != "atproto" {
+		t.Fatalf("scope = %q, want the granted \"atproto\", not the requested one", s.Scope())
+	}
+}
+
+func TestEachSessionHasItsOwnDPoPKey(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.login("alice.test"), e.login("alice.test")
+	da, _ := e.store.GetSession(context.Background(), a.ID())
+	db, _ := e.store.GetSession(context.Background(), b.ID())
+	if da.DPoPKey.Thumbprint() == db.DPoPKey.Thumbprint() {
+		t.Fatal("two sessions share a DPoP key")
+	}
+	if a.ID() == b.ID() {
+		t.Fatal("two sessions share an id")
+	}
+}
+
+func TestRemovedClientKeyEndsItsSessions(t *testing.T) {
+	host := atoauthtest.NewClientHost(t)
+	oldKey := mustGenerate(t).WithKeyID("old")
+	newKey := mustGenerate(t).WithKeyID("new")
+	clientID := atoauthtest.ClientHostURL + "/oauth-client-metadata.json"
+	mk := func(store atoauth.Store, n *atoauthtest.Network, keys ...*jwk.Key) *atoauth.Client {
+		c, err := atoauth.NewClient(atoauth.Config{
+			ClientID: clientID, RedirectURIs: []string{atoauthtest.ClientHostURL + "/callback"},
+			Scope: "atproto transition:generic", Keys: keys, Store: store,
+			PLCURL: n.PLC.URL, HandleResolver: n.PDS.URL, AllowInsecureDevelopment: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		host.Handle("/oauth-client-metadata.json", c.MetadataHandler())
+		return c
+	}
+	e := newEnvWith(t, atoauthtest.Options{ClientHTTPClient: host.HTTPClient()}, func(c *atoauth.Config) {
+		c.ClientID, c.RedirectURIs, c.Keys = clientID, []string{atoauthtest.ClientHostURL + "/callback"}, []*jwk.Key{oldKey}
+	})
+	host.Handle("/oauth-client-metadata.json", e.client.MetadataHandler())
+	s := e.login("alice.test")
+
+	// Rotation: the new key first, the old one kept: old sessions go on.
+	rotated := mk(e.store, e.net, newKey, oldKey)
+	rs, err := rotated.Session(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Refresh(context.Background()); err != nil {
+		t.Fatalf("refresh with the old key still listed: %v", err)
+	}
+	// The old key removed: its sessions end.
+	removed := mk(e.store, e.net, newKey)
+	rm, err := removed.Session(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rm.Refresh(context.Background()); !errors.Is(err, atoauth.ErrSessionExpired) {
+		t.Fatalf("refresh without the bound key: %v, want ErrSessionExpired", err)
+	}
+}
+
+func mustGenerate(t *testing.T) *jwk.Key {
+	k, err := jwk.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -45,15 +45,15 @@ type Store interface {
 // and the DPoP key); its String method hides them.
 type AuthRequest struct {
 	State        string
-	Issuer       string      // authorization server the PAR went to
-	PDS          string      // PDS origin, "" when the login started from an entryway URL
-	ExpectedDID  syntax.DID  // the account the login was started for, if known
-	LoginHint    string      // as sent to the server
-	RedirectURI  string      // redirect_uri sent with PAR
-	Scope        string      // scope sent with PAR
-	PKCEVerifier string      // RFC 7636 code_verifier
-	DPoPKey      *jwk.Key    // the session's DPoP key, used from PAR onward
-	ClientKeyID  string      // kid of the client assertion key, "" for public clients
+	Issuer       string     // authorization server the PAR went to
+	PDS          string     // PDS origin, "" when the login started from an entryway URL
+	ExpectedDID  syntax.DID // the account the login was started for, if known
+	LoginHint    string     // as sent to the server
+	RedirectURI  string     // redirect_uri sent with PAR
+	Scope        string     // scope sent with PAR
+	PKCEVerifier string     // RFC 7636 code_verifier
+	DPoPKey      *jwk.Key   // the session's DPoP key, used from PAR onward
+	ClientKeyID  string     // kid of the client assertion key, "" for public clients
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 }

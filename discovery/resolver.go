@@ -384,10 +384,10 @@ func (st *resolverState) load(ctx context.Context, key string, fetch func(contex
 		fctx, cancel := context.WithTimeout(detached, metadataTimeout)
 		defer cancel()
 		v, err := fetch(fctx)
-		st.put(key, v)
 		if err != nil {
 			return nil, err
 		}
+		st.put(key, v)
 		return v, nil
 	})
 	select {

@@ -302,6 +302,40 @@ func TestReadBodyLimit(t *testing.T) {
 	}
 }
 
+// A declared Content-Length above the limit fails before any byte is read:
+// here the server never sends the rest, so reading would block.
+func TestReadBodyChecksContentLengthFirst(t *testing.T) {
+	done := make(chan struct{})
+	srv, _ := countingServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		io.WriteString(w, "{")
+		w.(http.Flusher).Flush()
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(done)
+	resp, err := get(t.Context(), safehttp.NewClient(safehttp.Options{AllowInsecureDevelopment: true}), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	result := make(chan error, 1)
+	go func() {
+		_, err := safehttp.ReadBody(resp, 1024)
+		result <- err
+	}()
+	select {
+	case err := <-result:
+		if !errors.Is(err, safehttp.ErrTooLarge) {
+			t.Fatalf("err = %v, want ErrTooLarge", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadBody read the body instead of checking Content-Length")
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	srv, _ := countingServer(t, false, func(w http.ResponseWriter, r *http.Request) {
 		select {
