@@ -52,7 +52,9 @@ type Resolver struct {
 	HTTPClient *http.Client
 
 	// Directory resolves handles and DIDs. Nil means NewDirectory with
-	// HTTPClient and AllowInsecureDevelopment (production PLC and DNS).
+	// HTTPClient and AllowInsecureDevelopment (production PLC and DNS),
+	// created on first use; its cache goroutines then live as long as the
+	// process, so share one Resolver rather than creating many.
 	Directory identity.Directory
 
 	// MetadataTTL is how long valid metadata is cached. Zero means
@@ -373,6 +375,9 @@ func (st *resolverState) load(ctx context.Context, key string, fetch func(contex
 	if v, ok := st.get(key); ok {
 		st.log.DebugContext(ctx, "discovery: metadata cache hit", "key", key)
 		return v, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("discovery: fetching %s metadata: %w", key, err)
 	}
 	// The shared fetch must not fail because the first caller gave up, and
 	// keeps the caller's context values; metadataTimeout bounds it.
