@@ -322,6 +322,11 @@ func (d *baseDirectory) resolveHandle(ctx context.Context, h syntax.Handle) (syn
 		return d.resolveHandleXRPC(ctx, h)
 	}
 	did, err := d.base.ResolveHandle(ctx, h)
+	if err == nil && did == "" {
+		// indigo returns ("", nil) when DNS is skipped for the handle's
+		// suffix and the HTTPS well-known lookup fails.
+		err = fmt.Errorf("%w: no DID found for %s", identity.ErrHandleNotFound, h)
+	}
 	if err == nil {
 		return did, nil
 	}
