@@ -155,6 +155,10 @@ func TestLoginFromHandleDIDAndPDS(t *testing.T) {
 	if c.PAR != 4 || c.CodeExchanges != 4 {
 		t.Errorf("counters = %+v", c)
 	}
+	// Server metadata is cached briefly: later logins skip those fetches.
+	if c.ASMetadata != 1 || c.ResourceMetadata != 1 {
+		t.Errorf("metadata fetched %d (AS) and %d (resource) times for 4 logins; want 1 each", c.ASMetadata, c.ResourceMetadata)
+	}
 	// Several sessions for one DID live side by side.
 	list, err := e.client.Sessions(context.Background(), e.alice)
 	if err != nil || len(list) != 4 {

@@ -36,6 +36,8 @@ const usage = `usage: network.mjs [flags]
                            default testenv/.run/network.json)
   --token-max-age-seconds N  OAuth access token lifetime
                            (env ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS, default 3600)
+  --exit-with-parent       shut down when the parent process dies (for test
+                           harnesses; env ATOAUTH_TESTENV_EXIT_WITH_PARENT=1)
   --trusted-client ID      mark an OAuth client_id as trusted (repeatable;
                            env ATOAUTH_TESTENV_TRUSTED_CLIENTS, comma-separated)
   -h, --help`
@@ -54,6 +56,7 @@ try {
       out: { type: 'string' },
       'token-max-age-seconds': { type: 'string' },
       'trusted-client': { type: 'string', multiple: true },
+      'exit-with-parent': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -106,9 +109,12 @@ if (withAppview) {
   env.REDIS_HOST = redisHost // TestNetwork reads it from the environment
   dbSchema = values['db-postgres-schema'] ?? env.DB_POSTGRES_SCHEMA
   dropSchema = !dbSchema
-  dbSchema ??= `atoauth_${process.pid}_${Date.now().toString(36)}`
-  if (!/^[a-z_][a-z0-9_]*$/i.test(dbSchema)) {
-    console.error(`invalid schema name ${dbSchema}`)
+  // Only [A-Za-z_] is accepted by bsky/bsync/ozone.
+  dbSchema ??=
+    'atoauth_' +
+    Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('')
+  if (!/^[A-Za-z_]+$/.test(dbSchema)) {
+    console.error(`invalid schema name ${dbSchema} (only [A-Za-z_] allowed)`)
     process.exit(2)
   }
 }
@@ -166,6 +172,18 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     }
     shutdown(sig)
   })
+}
+
+// A harness killed with SIGKILL cannot stop us: with --exit-with-parent, notice
+// that we were re-parented and stop, so no orphan keeps the ports.
+if (
+  values['exit-with-parent'] ||
+  /^(1|true|yes)$/i.test(env.ATOAUTH_TESTENV_EXIT_WITH_PARENT ?? '')
+) {
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown(`parent ${parent} exited`)
+  }, 500).unref()
 }
 
 function withTimeout(promise, ms, what) {

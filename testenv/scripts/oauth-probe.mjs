@@ -7,6 +7,9 @@
 //                            nothing needs to listen there)
 //     --scope S              default "atproto transition:generic"
 //     --login-hint H --prompt P
+//     --par-only             stop after PAR and print the authorize URL (to open
+//                            in a browser: the first GET binds the request to
+//                            that browser's device cookie)
 //     --dump-html            print the authorization page HTML
 //     --full                 complete the flow without a browser: sign in as
 //                            --username/--password through the UI's JSON API
@@ -15,6 +18,8 @@
 //                            the redirect, exchange the code, call getSession
 //                            with the DPoP-bound token
 //     --username U --password P   default alice.test / alice-pass
+//     --get-profile ACTOR    (with --full) app.bsky.actor.getProfile through the
+//                            PDS with the OAuth token (needs --appview network)
 //     --wait-expiry          (with --full) wait until the access token expires
 //                            and check that the PDS rejects it
 //
@@ -35,6 +40,8 @@ const { values: opt } = parseArgs({
     username: { type: 'string', default: 'alice.test' },
     password: { type: 'string', default: 'alice-pass' },
     'wait-expiry': { type: 'boolean' },
+    'get-profile': { type: 'string' },
+    'par-only': { type: 'boolean' },
   },
 })
 
@@ -169,6 +176,7 @@ const authUrl = new URL(meta.authorization_endpoint)
 authUrl.searchParams.set('client_id', clientId)
 authUrl.searchParams.set('request_uri', par.body.request_uri)
 console.log('authorize URL:', authUrl.href)
+if (opt['par-only']) process.exit(0)
 
 // The authorization endpoint only serves real browser navigations
 // (Sec-Fetch-Mode: navigate, Sec-Fetch-Dest: document, Sec-Fetch-Site set).
@@ -264,6 +272,13 @@ step('access token claims:', JSON.stringify({ ...claims, lifetime_s: claims.exp 
 const sessUrl = new URL('/xrpc/com.atproto.server.getSession', opt.pds).href
 const sess = await dpopFetch('GET', sessUrl, { accessToken: access_token })
 if (sess.res.status !== 200 || sess.body.did !== sub) fail('getSession with the access token failed')
+
+if (opt['get-profile']) {
+  const u = new URL('/xrpc/app.bsky.actor.getProfile', opt.pds)
+  u.searchParams.set('actor', opt['get-profile'])
+  const prof = await dpopFetch('GET', u.href, { accessToken: access_token })
+  if (prof.res.status !== 200) fail('getProfile through the PDS failed')
+}
 
 if (opt['wait-expiry']) {
   const waitMs = claims.exp * 1000 - Date.now() + 1500
