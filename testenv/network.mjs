@@ -364,6 +364,17 @@ async function main() {
   if (shuttingDown) return
   log(`ready after ${Date.now() - t0}ms: PDS ${pdsUrl}, PLC ${plcUrl}` +
     (withAppview ? `, AppView ${network.bsky.url}` : ''))
+  const who = accounts.map((a) => `${a.handle} (password ${a.password})`).join(', ')
+  console.error([
+    '',
+    'Local AT Protocol network is up (stop it with Ctrl-C).',
+    `  PDS ${pdsUrl}   PLC ${plcUrl}` + (withAppview ? `   AppView ${network.bsky.url}` : ''),
+    `  accounts: ${who}`,
+    'Sign in to it with atoauth, from the repository root:',
+    `  go run ./cmd/atoauth serve --insecure-dev --plc-url ${plcUrl} --handle-resolver ${pdsUrl}`,
+    `  then open http://127.0.0.1:8080 and sign in as ${accounts[0].handle} with password ${accounts[0].password}`,
+    '',
+  ].join('\n'))
   process.stdout.write(`READY ${outPath}\n`)
 }
 

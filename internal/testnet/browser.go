@@ -63,22 +63,24 @@ type AuthorizeOptions struct {
 
 var shotSeq atomic.Int64
 
-// Authorize plays the person at the PDS's own pages in a fresh headless
-// Chromium: it opens authURL, signs in with the password, accepts (or
-// denies) the consent screen and waits until the browser is redirected to
-// the client. It returns the URL the browser was redirected to. On failure
-// it saves a screenshot under ArtifactsDir.
-func Authorize(ctx context.Context, authURL string, opts AuthorizeOptions) (string, error) {
+// Browser is a headless Chromium with a fresh profile. Close it when done.
+type Browser struct {
+	ctx     context.Context // the tab
+	cancels []context.CancelFunc
+	profile string
+	name    string
+}
+
+// NewBrowser starts Chromium. name labels its screenshots.
+func NewBrowser(ctx context.Context, name string) (*Browser, error) {
 	chromium, err := ChromiumPath()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	profile, err := os.MkdirTemp("", "atoauth-chromium-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer os.RemoveAll(profile)
-
 	allocOpts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox,
@@ -92,100 +94,152 @@ func Authorize(ctx context.Context, authURL string, opts AuthorizeOptions) (stri
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.WindowSize(1000, 1000),
 	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, allocOpts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	b := &Browser{ctx: bctx, cancels: []context.CancelFunc{bcancel, acancel}, profile: profile, name: name}
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("testnet: starting chromium: %w", err)
+	}
+	return b, nil
+}
+
+// Context is the browser tab's context, for chromedp actions.
+func (b *Browser) Context() context.Context { return b.ctx }
+
+// Close stops Chromium and removes its profile.
+func (b *Browser) Close() {
+	for _, c := range b.cancels {
+		c()
+	}
+	_ = os.RemoveAll(b.profile)
+}
+
+// Navigate opens u.
+func (b *Browser) Navigate(u string) error { return chromedp.Do(b.ctx, chromedp.Navigate(u)) }
+
+// Screenshot saves a full-page screenshot under ArtifactsDir and returns
+// its path.
+func (b *Browser) Screenshot(step string) string {
+	sctx, c := context.WithTimeout(b.ctx, 10*time.Second)
+	defer c()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil || len(png) == 0 {
+		return ""
+	}
+	dir := ArtifactsDir()
+	_ = os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, fmt.Sprintf("%03d-%s-%s.png", shotSeq.Add(1), safeName(b.name), safeName(step)))
+	if os.WriteFile(path, png, 0o644) != nil {
+		return ""
+	}
+	return path
+}
+
+// Fail saves a screenshot and wraps err with where the browser is and
+// what the page says.
+func (b *Browser) Fail(step string, err error) error {
+	b.Screenshot("failed-at-" + step)
+	dctx, c := context.WithTimeout(b.ctx, 5*time.Second)
+	defer c()
+	url, _ := chromedp.Run(dctx, chromedp.Location())
+	text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 400) : ""`))
+	return fmt.Errorf("testnet: browser %s: %w (at %s; page says %q)", step, err, url, strings.TrimSpace(text))
+}
+
+// WaitJS waits until the JavaScript condition is true (30 s at most).
+func (b *Browser) WaitJS(cond string) error { return waitJS(b.ctx, cond) }
+
+// Eval evaluates JavaScript in the page.
+func Eval[T any](b *Browser, js string) (T, error) {
+	return chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+}
+
+// Type focuses the field matching selector and types text.
+func (b *Browser) Type(selector, text string) error { return typeInto(b.ctx, selector, text) }
+
+// ClickButton clicks the first button whose text matches the
+// case-insensitive regular expression.
+func (b *Browser) ClickButton(pattern string) error {
+	ok, err := Eval[bool](b, clickButtonJS(pattern))
+	if err == nil && !ok {
+		err = fmt.Errorf("no button matching %q", pattern)
+	}
+	return err
+}
+
+// Authorize plays the person at the PDS's own pages in a fresh headless
+// Chromium: it opens authURL, signs in with the password, accepts (or
+// denies) the consent screen and waits until the browser is redirected to
+// the client. It returns the URL the browser was redirected to. On failure
+// it saves a screenshot under ArtifactsDir.
+func Authorize(ctx context.Context, authURL string, opts AuthorizeOptions) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, allocOpts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	b, err := NewBrowser(ctx, opts.Name)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	if err := b.Navigate(authURL); err != nil {
+		return "", b.Fail("open", err)
+	}
+	return b.SignIn(opts)
+}
 
-	shot := func(step string) {
-		sctx, c := context.WithTimeout(bctx, 10*time.Second)
-		defer c()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
-		if err != nil || len(png) == 0 {
-			return
-		}
-		dir := ArtifactsDir()
-		_ = os.MkdirAll(dir, 0o755)
-		name := fmt.Sprintf("%03d-%s-%s.png", shotSeq.Add(1), safeName(opts.Name), step)
-		_ = os.WriteFile(filepath.Join(dir, name), png, 0o644)
-	}
-	step := "start"
-	fail := func(err error) (string, error) {
-		shot("failed-at-" + step)
-		dctx, c := context.WithTimeout(bctx, 5*time.Second)
-		defer c()
-		url, _ := chromedp.Run(dctx, chromedp.Location())
-		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 400) : ""`))
-		return "", fmt.Errorf("testnet: browser %s: %w (at %s; page says %q)", step, err, url, strings.TrimSpace(text))
-	}
-
-	step = "open"
-	if err := chromedp.Do(bctx, chromedp.Navigate(authURL)); err != nil {
-		return fail(err)
-	}
+// SignIn completes the PDS's pages from where the browser is (the PDS's
+// authorization page): the welcome page when the login had no hint, the
+// password, the consent screen, and the redirect back to the client.
+func (b *Browser) SignIn(opts AuthorizeOptions) (string, error) {
 	if opts.Username != "" {
 		// Started without a login hint: the welcome page asks what to do.
-		step = "welcome"
-		if err := waitJS(bctx, `[...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Sign in') || !!document.querySelector('input[type=password]')`); err != nil {
-			return fail(err)
+		if err := b.WaitJS(`[...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Sign in') || !!document.querySelector('input[type=password]')`); err != nil {
+			return "", b.Fail("welcome", err)
 		}
 		if opts.Screenshots {
-			shot(step)
+			b.Screenshot("pds-welcome")
 		}
-		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](clickButtonJS(`^sign in$`))); err != nil || !ok {
-			if err == nil {
-				err = errors.New(`no "Sign in" button`)
-			}
-			return fail(err)
+		if err := b.ClickButton(`^sign in$`); err != nil {
+			return "", b.Fail("welcome", err)
 		}
-		step = "username"
-		if err := waitJS(bctx, `!!document.querySelector('input[autocomplete=username]')`); err != nil {
-			return fail(err)
+		if err := b.WaitJS(`!!document.querySelector('input[autocomplete=username]')`); err != nil {
+			return "", b.Fail("username", err)
 		}
-		if err := typeInto(bctx, `input[autocomplete=username]`, opts.Username); err != nil {
-			return fail(err)
+		if err := b.Type(`input[autocomplete=username]`, opts.Username); err != nil {
+			return "", b.Fail("username", err)
 		}
 	}
-	step = "sign-in"
-	if err := waitJS(bctx, `!!document.querySelector('input[type=password]')`); err != nil {
-		return fail(err)
+	if err := b.WaitJS(`!!document.querySelector('input[type=password]')`); err != nil {
+		return "", b.Fail("sign-in", err)
 	}
 	if opts.Screenshots {
-		shot(step)
+		b.Screenshot("pds-sign-in")
 	}
-	if err := typeInto(bctx, `input[type=password]`, opts.Password); err != nil {
-		return fail(err)
+	if err := b.Type(`input[type=password]`, opts.Password); err != nil {
+		return "", b.Fail("sign-in", err)
 	}
-	if _, err := chromedp.Run(bctx, chromedp.Evaluate[any](`document.querySelector('button[type=submit]').click()`)); err != nil {
-		return fail(err)
+	if _, err := Eval[any](b, `document.querySelector('button[type=submit]').click()`); err != nil {
+		return "", b.Fail("sign-in", err)
 	}
-	step = "consent"
-	if err := waitJS(bctx, `!document.querySelector('input[type=password]') && [...document.querySelectorAll('button')].some(b => /^(authorize|accept|allow)$/i.test(b.innerText.trim()))`); err != nil {
-		return fail(err)
+	if err := b.WaitJS(`!document.querySelector('input[type=password]') && [...document.querySelectorAll('button')].some(b => /^(authorize|accept|allow)$/i.test(b.innerText.trim()))`); err != nil {
+		return "", b.Fail("consent", err)
 	}
 	if opts.Screenshots {
-		shot(step)
+		b.Screenshot("pds-consent")
 	}
 	label := `^(authorize|accept|allow)$`
 	if opts.Deny {
 		label = `^deny( access)?$`
 	}
-	if clicked, err := chromedp.Run(bctx, chromedp.Evaluate[bool](clickButtonJS(label))); err != nil || !clicked {
-		if err == nil {
-			err = errors.New("no such button")
-		}
-		return fail(err)
+	if err := b.ClickButton(label); err != nil {
+		return "", b.Fail("consent", err)
 	}
-	step = "redirect"
-	prefix := opts.RedirectPrefix
-	if err := waitJS(bctx, fmt.Sprintf(`location.href.startsWith(%q)`, prefix)); err != nil {
-		return fail(err)
+	if err := b.WaitJS(fmt.Sprintf(`location.href.startsWith(%q)`, opts.RedirectPrefix)); err != nil {
+		return "", b.Fail("redirect", err)
 	}
-	final, err := chromedp.Run(bctx, chromedp.Location())
+	final, err := chromedp.Run(b.ctx, chromedp.Location())
 	if err != nil {
-		return fail(err)
+		return "", b.Fail("redirect", err)
 	}
 	return final, nil
 }
