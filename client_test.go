@@ -94,6 +94,21 @@ func (e *env) authorize(identifier string, account syntax.DID, opts ...atoauthte
 	return auth, redirect.Query()
 }
 
+// otherProcess returns a second Client on the same store: another process
+// of the same app, or this one after a restart. It shares nothing in memory
+// with e.client (no nonces, no refresh coordination).
+func (e *env) otherProcess(store atoauth.Store) *atoauth.Client {
+	e.t.Helper()
+	c, err := atoauth.NewClient(atoauth.Config{
+		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
+		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: store,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
 func (e *env) login(identifier string) *atoauth.Session {
 	e.t.Helper()
 	auth, q := e.authorize(identifier, e.alice)
@@ -550,13 +565,7 @@ func TestTokenReplacedElsewhereIsPickedUp(t *testing.T) {
 	// one's in-memory token is replaced and the PDS rejects it.
 	e := newEnv(t)
 	s := e.login("alice.test")
-	other, err := atoauth.NewClient(atoauth.Config{
-		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
-		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: e.store,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := e.otherProcess(e.store)
 	os, err := other.Session(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)
@@ -594,13 +603,7 @@ func TestInvalidGrantRereadsStore(t *testing.T) {
 	e := newEnv(t, func(c *atoauth.Config) { c.Store = ss })
 	s := e.login("alice.test")
 	old, _ := ss.GetSession(context.Background(), s.ID())
-	other, err := atoauth.NewClient(atoauth.Config{ // the "other process"
-		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
-		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: ss,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := e.otherProcess(ss)
 	os, err := other.Session(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)
@@ -839,13 +842,7 @@ func TestRefreshAfterRestartPrimesNonce(t *testing.T) {
 	// end the session.
 	e := newEnv(t)
 	s := e.login("alice.test")
-	restarted, err := atoauth.NewClient(atoauth.Config{
-		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
-		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: e.store,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restarted := e.otherProcess(e.store)
 	rs, err := restarted.Session(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)
