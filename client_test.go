@@ -566,11 +566,11 @@ func TestTokenReplacedElsewhereIsPickedUp(t *testing.T) {
 	e := newEnv(t)
 	s := e.login("alice.test")
 	other := e.otherProcess(e.store)
-	os, err := other.Session(context.Background(), s.ID())
+	peer, err := other.Session(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Refresh(context.Background()); err != nil {
+	if err := peer.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, s) // 401 → the store holds newer tokens → retry with them
@@ -604,11 +604,11 @@ func TestInvalidGrantRereadsStore(t *testing.T) {
 	s := e.login("alice.test")
 	old, _ := ss.GetSession(context.Background(), s.ID())
 	other := e.otherProcess(ss)
-	os, err := other.Session(context.Background(), s.ID())
+	peer, err := other.Session(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Refresh(context.Background()); err != nil {
+	if err := peer.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ss.mu.Lock()
