@@ -178,6 +178,30 @@ type Authorization struct {
 	ExpiresAt time.Time
 }
 
+// registeredRedirect tells whether uri is one of the client's redirect
+// URIs. For a loopback client the port does not count (RFC 8252 §7.3), so
+// a command-line tool can register http://127.0.0.1/callback once, keep a
+// stable client_id, and listen on a different free port for each login.
+func (c *Client) registeredRedirect(uri string) bool {
+	if slices.Contains(c.md.RedirectURIs, uri) {
+		return true
+	}
+	if c.cfg.ClientID != "" {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || checkLoopbackRedirect(uri) != nil {
+		return false
+	}
+	for _, r := range c.md.RedirectURIs {
+		ru, err := url.Parse(r)
+		if err == nil && ru.Hostname() == u.Hostname() && ru.Path == u.Path && ru.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
 var validPrompts = []string{"login", "consent", "select_account", "create", "none"}
 
 // Start begins a login for identifier — a handle, a DID, or the URL of a
@@ -208,7 +232,7 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 	}
 	redirectURI := c.md.RedirectURIs[0]
 	if opts.RedirectURI != "" {
-		if !slices.Contains(c.md.RedirectURIs, opts.RedirectURI) {
+		if !c.registeredRedirect(opts.RedirectURI) {
 			return nil, fmt.Errorf("atoauth: redirect URI %q is not one of the client's redirect URIs", opts.RedirectURI)
 		}
 		redirectURI = opts.RedirectURI

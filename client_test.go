@@ -931,3 +931,29 @@ func mustGenerate(t *testing.T) *jwk.Key {
 	}
 	return k
 }
+
+// A loopback client registers a port-less redirect URI, keeping its
+// client_id stable, and listens on a different port for each login.
+func TestLoopbackRedirectPortIsIgnored(t *testing.T) {
+	e := newEnv(t, func(c *atoauth.Config) { c.RedirectURIs = []string{"http://127.0.0.1/callback"} })
+	ctx := context.Background()
+	auth, err := e.client.Start(ctx, "alice.test", &atoauth.StartOptions{RedirectURI: "http://127.0.0.1:54321/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect, err := e.net.Approve(ctx, auth.URL, e.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if redirect.Host != "127.0.0.1:54321" {
+		t.Fatalf("redirected to %s", redirect)
+	}
+	if _, err := e.client.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"http://127.0.0.1:54321/other", "http://localhost:54321/callback", "http://[::1]:54321/callback"} {
+		if _, err := e.client.Start(ctx, "alice.test", &atoauth.StartOptions{RedirectURI: bad}); err == nil {
+			t.Errorf("Start accepted redirect URI %s", bad)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"image"
 	"image/color"
@@ -55,7 +56,10 @@ func newHarness(t *testing.T, scope string) *harness {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	port := ln.Addr().(*net.TCPAddr).Port
-	cfg := atoauth.LoopbackConfig(port, "/callback", scope)
+	// The client_id names a port-less redirect URI, as a command-line tool
+	// does; each login then redirects to the port it listens on (the
+	// server ignores loopback ports when matching, RFC 8252 §7.3).
+	cfg := atoauth.Config{RedirectURIs: []string{"http://127.0.0.1/callback"}, Scope: scope}
 	cfg.PLCURL = n.PLCURL
 	cfg.HandleResolver = n.PDSURL
 	cfg.AllowInsecureDevelopment = true
@@ -67,7 +71,7 @@ func newHarness(t *testing.T, scope string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, net: n, client: c, store: store, redirectURI: cfg.RedirectURIs[0]}
+	return &harness{t: t, net: n, client: c, store: store, redirectURI: fmt.Sprintf("http://127.0.0.1:%d/callback", port)}
 }
 
 type testWriter struct{ t *testing.T }
@@ -82,7 +86,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func (h *harness) authorize(identifier string, acct testnet.Account, opts testnet.AuthorizeOptions) (*atoauth.Authorization, url.Values) {
 	h.t.Helper()
 	ctx := context.Background()
-	auth, err := h.client.Start(ctx, identifier, nil)
+	auth, err := h.client.Start(ctx, identifier, &atoauth.StartOptions{RedirectURI: h.redirectURI})
 	if err != nil {
 		h.t.Fatalf("Start(%q): %v", identifier, err)
 	}
