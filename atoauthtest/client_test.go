@@ -125,6 +125,7 @@ type req struct {
 	json   any        // POST JSON body
 	raw    []byte     // POST raw body (with contentType)
 	ctype  string
+	header http.Header // extra request headers
 
 	token   string                 // access token, sent as "DPoP <token>" with ath
 	bearer  bool                   // send the token as Bearer, without DPoP
@@ -209,6 +210,9 @@ func (c *testClient) do(r req) resp {
 		}
 		if ctype != "" {
 			hr.Header.Set("Content-Type", ctype)
+		}
+		for k, vs := range r.header {
+			hr.Header[k] = vs
 		}
 		proof := r.proof
 		switch {

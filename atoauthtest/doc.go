@@ -1,18 +1,34 @@
 // Package atoauthtest is a hermetic, strict fake of the atproto network for
 // tests of OAuth clients.
 //
-// [NewNetwork] starts four cooperating services, each on its own
-// [httptest.Server] (plain http on 127.0.0.1, so each has its own origin):
+// [NewNetwork] ([Start] outside tests) starts cooperating services, each on
+// its own [httptest.Server] (plain http on 127.0.0.1, so each has its own
+// origin):
 //
 //   - an OAuth authorization server ([Network.AS]) implementing the atproto
 //     profile: client ID metadata documents and loopback clients, PAR, PKCE
 //     S256, DPoP with server nonces, private_key_jwt client authentication,
 //     rotating single-use refresh tokens and RFC 7009 revocation;
 //   - a PDS ([Network.PDS]), the resource server: protected-resource
-//     metadata, DPoP-bound access tokens, a handful of com.atproto XRPC
-//     methods (records and blobs kept in memory) and scope enforcement. It
-//     also answers com.atproto.identity.resolveHandle for every account of
-//     the network, so it doubles as the handle resolver;
+//     metadata, DPoP-bound access tokens, the com.atproto.repo methods
+//     (createRecord, putRecord and deleteRecord with swapRecord and
+//     swapCommit, applyWrites, getRecord, listRecords, describeRepo,
+//     uploadBlob; records and blobs kept in memory), sync.getBlob,
+//     server.getSession, and scope enforcement (repo:, blob:, rpc: and the
+//     transitional scopes). It also answers
+//     com.atproto.identity.resolveHandle for every account of the network,
+//     so it doubles as the handle resolver;
+//   - behind the PDS, a fake AppView and chat service, reached only as on
+//     the real network: the PDS forwards every method it does not
+//     implement to the service named by the request's atproto-proxy
+//     header ("did:web:api.bsky.app#bsky_appview" answers
+//     app.bsky.actor.getProfile, app.bsky.feed.getAuthorFeed and
+//     app.bsky.feed.getTimeline from the PDS's repositories;
+//     "did:web:api.bsky.chat#bsky_chat" answers chat.bsky.convo.listConvos),
+//     after checking the rpc permission. The PDS has no default service, so
+//     a proxied call without the header fails with "No service configured
+//     for …", and [Counters] tell how many calls were proxied and how many
+//     PDS-local calls carried the header needlessly;
 //   - a PLC directory ([Network.PLC]): GET /{did} returns the DID document.
 //
 // The fake is deliberately strict: every rule of the atproto OAuth profile

@@ -35,6 +35,14 @@ type Options struct {
 	// Logger receives one record per rejected request, naming the check that
 	// failed (nil: records go to the test log through t.Log).
 	Logger *slog.Logger
+	// AppViewDID is the DID of the network's fake AppView, reached through
+	// the PDS with "atproto-proxy: <AppViewDID>#bsky_appview" (default
+	// "did:web:api.bsky.app", as on the Bluesky network).
+	AppViewDID string
+	// ChatDID is the DID of the network's fake chat service, reached
+	// through the PDS with "atproto-proxy: <ChatDID>#bsky_chat" (default
+	// "did:web:api.bsky.chat").
+	ChatDID string
 }
 
 // Network is a running fake atproto network. Create it with [NewNetwork].
@@ -52,10 +60,11 @@ type Network struct {
 	log   *slog.Logger
 	clock func() time.Time
 
-	done    chan struct{} // closed when the network shuts down
-	asDPoP  *dpopVerifier
-	pdsDPoP *dpopVerifier
-	tids    *syntax.TIDClock
+	done      chan struct{} // closed when the network shuts down
+	closeOnce sync.Once
+	asDPoP    *dpopVerifier
+	pdsDPoP   *dpopVerifier
+	tids      *syntax.TIDClock
 
 	mu       sync.Mutex
 	tamper   Tamper
@@ -89,11 +98,29 @@ type account struct {
 // t.Cleanup.
 func NewNetwork(t testing.TB, opts Options) *Network {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	}
+	n := Start(opts)
+	t.Cleanup(n.Close)
+	return n
+}
+
+// Start starts the servers of a fake network outside a test, e.g. in an
+// Example; the caller must Close it. Without Options.Logger, rejected
+// requests are not logged.
+func Start(opts Options) *Network {
 	if opts.AccessTokenTTL <= 0 {
 		opts.AccessTokenTTL = time.Hour
 	}
 	if opts.RefreshTokenTTL <= 0 {
 		opts.RefreshTokenTTL = 14 * 24 * time.Hour
+	}
+	if opts.AppViewDID == "" {
+		opts.AppViewDID = DefaultAppViewDID
+	}
+	if opts.ChatDID == "" {
+		opts.ChatDID = DefaultChatDID
 	}
 	clock := opts.Clock
 	if clock == nil {
@@ -101,7 +128,7 @@ func NewNetwork(t testing.TB, opts Options) *Network {
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Network{
 		opts:          opts,
@@ -129,18 +156,22 @@ func NewNetwork(t testing.TB, opts Options) *Network {
 	n.AS.Start()
 	n.PDS.Start()
 	n.PLC.Start()
-	t.Cleanup(func() {
-		close(n.done)
-		n.AS.Close()
-		n.PDS.Close()
-		n.PLC.Close()
-	})
 	n.asDPoP = newDPoPVerifier(n.AS.URL, clock)
 	n.pdsDPoP = newDPoPVerifier(n.PDS.URL, clock)
 	n.AS.Config.Handler = n.wrap("AS", n.asDPoP, n.asHandler())
 	n.PDS.Config.Handler = n.wrap("PDS", n.pdsDPoP, n.pdsHandler())
 	n.PLC.Config.Handler = n.wrap("PLC", nil, http.HandlerFunc(n.servePLC))
 	return n
+}
+
+// Close shuts the servers down. It may be called more than once.
+func (n *Network) Close() {
+	n.closeOnce.Do(func() {
+		close(n.done)
+		n.AS.Close()
+		n.PDS.Close()
+		n.PLC.Close()
+	})
 }
 
 // testLogWriter sends log lines to the test log.
@@ -239,6 +270,7 @@ func (n *Network) createAccount(handle, pdsURL string, foreign bool) syntax.DID 
 	n.handles[h] = did
 	if !foreign {
 		n.repos[did] = newRepo()
+		n.commitLocked(did)
 	}
 	return did
 }

@@ -27,6 +27,8 @@ const (
 type repo struct {
 	records map[string]map[string]storedRecord // collection → rkey → record
 	blobs   map[string]storedBlob              // cid → blob
+	commit  string                             // CID of the current commit
+	rev     string                             // revision of the current commit
 }
 
 type storedRecord struct {
@@ -84,15 +86,29 @@ func (n *Network) pdsHandler() http.Handler {
 		"com.atproto.repo.listRecords":       {http.MethodGet, false, n.xListRecords},
 		"com.atproto.repo.uploadBlob":        {http.MethodPost, true, n.xUploadBlob},
 		"com.atproto.sync.getBlob":           {http.MethodGet, false, n.xGetBlob},
+		"com.atproto.repo.applyWrites":       {http.MethodPost, true, n.xApplyWrites},
+		"com.atproto.repo.describeRepo":      {http.MethodGet, false, n.xDescribeRepo},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(resourceMetadataPath, n.serveResourceMetadata)
 	mux.HandleFunc(movedPrefix+resourceMetadataPath, n.serveResourceMetadata)
 	mux.HandleFunc("/xrpc/{nsid}", func(w http.ResponseWriter, r *http.Request) {
-		route, ok := routes[r.PathValue("nsid")]
+		nsid := r.PathValue("nsid")
+		if f := n.currentTamper().RateLimit; f != nil {
+			if ans := f(nsid); ans != nil {
+				n.rateLimited(w, r, ans)
+				return
+			}
+		}
+		route, ok := routes[nsid]
 		if !ok {
-			n.xrpcFail(w, r, xerr(http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented (the fake PDS has no AppView to proxy to)"))
+			// Like the reference PDS, everything it does not implement
+			// goes to the service named by atproto-proxy.
+			n.proxyCall(w, r, nsid)
 			return
+		}
+		if r.Header.Get(proxyHeader) != "" {
+			n.count(func(c *Counters) { c.ProxyHeaderOnLocal++ })
 		}
 		if r.Method != route.method && !(route.method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", route.method)
@@ -258,8 +274,40 @@ type writeInput struct {
 	RKey       string          `json:"rkey"`
 	Validate   *bool           `json:"validate"`
 	Record     json.RawMessage `json:"record"`
-	SwapRecord *string         `json:"swapRecord"`
+	SwapRecord json.RawMessage `json:"swapRecord"` // absent, null or a CID
 	SwapCommit *string         `json:"swapCommit"`
+}
+
+// swapRecordError checks a write's swapRecord against the record's current
+// CID ("" when there is none): absent means no check, null that the record
+// must not exist, a string that it must have that CID.
+func swapRecordError(swap json.RawMessage, current string) *xrpcError {
+	if len(swap) == 0 {
+		return nil
+	}
+	var want *string
+	if err := json.Unmarshal(swap, &want); err != nil {
+		return invalidRequest("swapRecord must be a CID string or null")
+	}
+	switch {
+	case want == nil && current != "":
+		return xerr(http.StatusBadRequest, "InvalidSwap", "Record was at %s", current)
+	case want != nil && *want != current:
+		if current == "" {
+			return xerr(http.StatusBadRequest, "InvalidSwap", "Record was at null")
+		}
+		return xerr(http.StatusBadRequest, "InvalidSwap", "Record was at %s", current)
+	}
+	return nil
+}
+
+// swapCommitError checks a write's swapCommit against the repo's current
+// commit. The caller holds n.mu.
+func (n *Network) swapCommitErrorLocked(did syntax.DID, swap *string) *xrpcError {
+	if swap != nil && *swap != n.repos[did].commit {
+		return xerr(http.StatusBadRequest, "InvalidSwap", "Commit was at %s", n.repos[did].commit)
+	}
+	return nil
 }
 
 // prepareWrite parses and checks a write: repo ownership, collection, rkey,
@@ -305,9 +353,13 @@ func (n *Network) prepareWrite(r *http.Request, a *pdsAuth, needRKey, needRecord
 	return &in, nil
 }
 
-func (n *Network) commitLocked() map[string]string {
-	rev := n.tids.Next().String()
-	return map[string]string{"cid": cidFor(cidCodecCBOR, []byte(rev)), "rev": rev}
+// commitLocked makes a new commit of did's repo and returns its
+// commit meta. The caller holds n.mu.
+func (n *Network) commitLocked(did syntax.DID) map[string]string {
+	rp := n.repos[did]
+	rp.rev = n.tids.Next().String()
+	rp.commit = cidFor(cidCodecCBOR, []byte(did.String()+"/"+rp.rev))
+	return map[string]string{"cid": rp.commit, "rev": rp.rev}
 }
 
 func (n *Network) xCreateRecord(w http.ResponseWriter, r *http.Request, a *pdsAuth) *xrpcError {
@@ -320,6 +372,9 @@ func (n *Network) xCreateRecord(w http.ResponseWriter, r *http.Request, a *pdsAu
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if e := n.swapCommitErrorLocked(a.did, in.SwapCommit); e != nil {
+		return e
+	}
 	coll := n.collectionLocked(a.did, in.Collection)
 	if _, exists := coll[in.RKey]; exists {
 		return invalidRequest("Record already exists: at://%s/%s/%s", a.did, in.Collection, in.RKey)
@@ -329,7 +384,7 @@ func (n *Network) xCreateRecord(w http.ResponseWriter, r *http.Request, a *pdsAu
 	writeJSON(w, http.StatusOK, map[string]any{
 		"uri":              atURI(a.did, in.Collection, in.RKey),
 		"cid":              rec.cid,
-		"commit":           n.commitLocked(),
+		"commit":           n.commitLocked(a.did),
 		"validationStatus": "unknown",
 	})
 	return nil
@@ -342,16 +397,19 @@ func (n *Network) xPutRecord(w http.ResponseWriter, r *http.Request, a *pdsAuth)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if e := n.swapCommitErrorLocked(a.did, in.SwapCommit); e != nil {
+		return e
+	}
 	coll := n.collectionLocked(a.did, in.Collection)
-	if in.SwapRecord != nil && coll[in.RKey].cid != *in.SwapRecord {
-		return xerr(http.StatusBadRequest, "InvalidSwap", "Record was at %s", coll[in.RKey].cid)
+	if e := swapRecordError(in.SwapRecord, coll[in.RKey].cid); e != nil {
+		return e
 	}
 	rec := storedRecord{cid: cidFor(cidCodecCBOR, in.Record), value: compactJSON(in.Record)}
 	coll[in.RKey] = rec
 	writeJSON(w, http.StatusOK, map[string]any{
 		"uri":              atURI(a.did, in.Collection, in.RKey),
 		"cid":              rec.cid,
-		"commit":           n.commitLocked(),
+		"commit":           n.commitLocked(a.did),
 		"validationStatus": "unknown",
 	})
 	return nil
@@ -364,12 +422,22 @@ func (n *Network) xDeleteRecord(w http.ResponseWriter, r *http.Request, a *pdsAu
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if e := n.swapCommitErrorLocked(a.did, in.SwapCommit); e != nil {
+		return e
+	}
 	coll := n.collectionLocked(a.did, in.Collection)
-	if in.SwapRecord != nil && coll[in.RKey].cid != *in.SwapRecord {
-		return xerr(http.StatusBadRequest, "InvalidSwap", "Record was at %s", coll[in.RKey].cid)
+	if len(in.SwapRecord) > 0 && string(in.SwapRecord) != "null" {
+		if e := swapRecordError(in.SwapRecord, coll[in.RKey].cid); e != nil {
+			return e
+		}
+	}
+	if _, ok := coll[in.RKey]; !ok {
+		// Like the reference PDS: deleting a missing record is a no-op.
+		writeJSON(w, http.StatusOK, map[string]any{})
+		return nil
 	}
 	delete(coll, in.RKey)
-	writeJSON(w, http.StatusOK, map[string]any{"commit": n.commitLocked()})
+	writeJSON(w, http.StatusOK, map[string]any{"commit": n.commitLocked(a.did)})
 	return nil
 }
 
@@ -459,12 +527,16 @@ func (n *Network) xUploadBlob(w http.ResponseWriter, r *http.Request, a *pdsAuth
 	if err != nil || !strings.Contains(mt, "/") {
 		return invalidRequest("uploadBlob requires the blob's MIME type as Content-Type")
 	}
-	if !a.perms.allowsBlob(mt) {
-		return scopeMissing("blob:" + mt)
-	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBlobSize+1))
 	if err != nil {
 		return invalidRequest("reading body: %v", err)
+	}
+	if mt == "*/*" || mt == "application/octet-stream" {
+		// The reference PDS sniffs the type of untyped uploads.
+		mt, _, _ = mime.ParseMediaType(http.DetectContentType(data))
+	}
+	if !a.perms.allowsBlob(mt) {
+		return scopeMissing("blob:" + mt)
 	}
 	if len(data) > maxBlobSize {
 		return xerr(http.StatusBadRequest, "BlobTooLarge", "blob larger than %d bytes", maxBlobSize)

@@ -52,9 +52,16 @@ func splitScope(s string) (resource, positional string, query url.Values) {
 // support of the granular permission syntax).
 type permissions struct {
 	generic bool
+	chat    bool
 	email   bool
 	repo    []repoPermission
 	blob    []string // MIME globs
+	rpc     []rpcPermission
+}
+
+type rpcPermission struct {
+	lxms []string // NSIDs or "*"
+	aud  string   // "did#service_id" or "*"
 }
 
 type repoPermission struct {
@@ -71,6 +78,9 @@ func parsePermissions(scope string) permissions {
 			continue
 		case ScopeTransitionEmail:
 			p.email = true
+			continue
+		case ScopeTransitionChat:
+			p.chat = true
 			continue
 		}
 		resource, positional, q := splitScope(s)
@@ -91,6 +101,15 @@ func parsePermissions(scope string) permissions {
 			if positional == "email" {
 				p.email = true
 			}
+		case "rpc":
+			lxms := q["lxm"]
+			if positional != "" {
+				lxms = append(lxms, positional)
+			}
+			if len(lxms) == 0 || len(q["aud"]) != 1 || (q.Get("aud") == "*" && slices.Contains(lxms, "*")) {
+				continue // invalid: the reference server ignores it
+			}
+			p.rpc = append(p.rpc, rpcPermission{lxms: lxms, aud: q.Get("aud")})
 		}
 	}
 	return p
@@ -111,6 +130,28 @@ func (p permissions) allowsRepo(collection, action string) bool {
 		}
 	}
 	return false
+}
+
+// allowsRPC reports whether calling method lxm at the service aud
+// ("did#service_id") through the PDS is allowed. transition:generic allows
+// every method except chat.bsky.*, which needs transition:chat.bsky.
+func (p permissions) allowsRPC(lxm, aud string) bool {
+	chat := strings.HasPrefix(lxm, "chat.bsky.")
+	if (p.generic && !chat) || (p.chat && chat) {
+		return true
+	}
+	for _, rp := range p.rpc {
+		if (rp.aud == "*" || rp.aud == aud) && (slices.Contains(rp.lxms, "*") || slices.Contains(rp.lxms, lxm)) {
+			return true
+		}
+	}
+	return false
+}
+
+// rpcScope formats the permission for calling lxm at aud, as the
+// reference PDS names it in ScopeMissingError messages.
+func rpcScope(lxm, aud string) string {
+	return "rpc:" + lxm + "?aud=" + strings.ReplaceAll(aud, "#", "%23")
 }
 
 // allowsBlob reports whether uploading a blob of the given MIME type is

@@ -60,6 +60,32 @@ type Tamper struct {
 	// OmitDPoPNonce removes the DPoP-Nonce header from every response of the
 	// authorization server and the PDS (nonces are still checked).
 	OmitDPoPNonce bool
+
+	// RateLimit, when set, is asked about every XRPC request of the PDS
+	// (with the method's NSID) before anything else is checked; a non-nil
+	// answer is sent as HTTP 429 {"error":"RateLimitExceeded"} with the
+	// answer's ratelimit-* and Retry-After headers.
+	RateLimit func(nsid string) *RateLimitAnswer
+	// ServiceUnreachable makes the PDS answer every proxied call (after
+	// authentication, routing and the scope check) with 502
+	// UpstreamFailure "Upstream service unreachable", as the reference PDS
+	// does when it cannot reach the AppView or chat service.
+	ServiceUnreachable bool
+}
+
+// RateLimitAnswer is a 429 answer of [Tamper.RateLimit].
+type RateLimitAnswer struct {
+	// Limit is sent as ratelimit-limit (default 100) and, with Window, as
+	// ratelimit-policy "<limit>;w=<seconds>".
+	Limit int
+	// Window is the rate-limit window (default 5 minutes).
+	Window time.Duration
+	// Reset is sent as ratelimit-reset, a Unix time in seconds, like the
+	// reference PDS (default: now + Window).
+	Reset time.Time
+	// RetryAfter, when positive, is sent as Retry-After in whole seconds
+	// (rounded up).
+	RetryAfter time.Duration
 }
 
 // Counters counts what the network has seen. Obtain a snapshot with
@@ -105,4 +131,16 @@ type Counters struct {
 	PDSAuthenticated int
 	// PDSNonceChallenges counts use_dpop_nonce errors of the PDS.
 	PDSNonceChallenges int
+	// RateLimited counts 429 answers sent because of [Tamper.RateLimit].
+	RateLimited int
+
+	// Proxied counts calls the PDS forwarded to a service of the network
+	// (the fake AppView or chat service) because of their atproto-proxy
+	// header.
+	Proxied int
+	// ProxyHeaderOnLocal counts calls to methods the PDS implements itself
+	// (com.atproto.*) that carried an atproto-proxy header anyway. The
+	// PDS serves them locally, as the reference PDS does; a client that
+	// routes correctly keeps this at zero.
+	ProxyHeaderOnLocal int
 }

@@ -1,0 +1,86 @@
+package xrpc_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/atoauth/atoauth/xrpc"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+const genericScope = "atproto transition:generic"
+
+// env is a fake network with a client and one signed-in account.
+type env struct {
+	t      *testing.T
+	net    *atoauthtest.Network
+	client *atoauth.Client
+	alice  syntax.DID
+	sess   *atoauth.Session
+}
+
+// newEnv signs alice in with the client metadata scope declared and the
+// scope granted (granted "" grants everything requested).
+func newEnv(t *testing.T, declared, granted string) *env {
+	t.Helper()
+	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
+	e := &env{t: t, net: n}
+	e.alice = n.CreateAccount("alice.test")
+	cfg := atoauth.LoopbackConfig(8080, "/callback", declared)
+	cfg.PLCURL = n.PLC.URL
+	cfg.HandleResolver = n.PDS.URL
+	cfg.AllowInsecureDevelopment = true
+	c, err := atoauth.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = c
+	e.sess = e.login(e.alice, granted)
+	return e
+}
+
+func (e *env) login(did syntax.DID, granted string) *atoauth.Session {
+	e.t.Helper()
+	ctx := context.Background()
+	auth, err := e.client.Start(ctx, did.String(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var opts []atoauthtest.ApproveOption
+	if granted != "" {
+		opts = append(opts, atoauthtest.GrantScope(granted))
+	}
+	redirect, err := e.net.Approve(ctx, auth.URL, did, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sess, err := e.client.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sess
+}
+
+func (e *env) xrpc(opts xrpc.Options) *xrpc.Client {
+	e.t.Helper()
+	opts.Session = e.sess
+	c, err := xrpc.NewClient(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// accessToken reads the session's access token from the store (tests
+// only: it plays an app that mishandles it).
+func (e *env) accessToken() string {
+	e.t.Helper()
+	d, err := e.client.Store().GetSession(context.Background(), e.sess.ID())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.AccessToken
+}
