@@ -124,6 +124,10 @@ func (c *Client) Logout(ctx context.Context, id string) error {
 // credential for whoever holds it (keep it in an HttpOnly cookie at most).
 func (s *Session) ID() string { return s.id }
 
+// Client returns the Client the session belongs to (for its Resolver, for
+// example).
+func (s *Session) Client() *Client { return s.c }
+
 // Info describes the session as last loaded or refreshed.
 func (s *Session) Info() SessionInfo {
 	s.mu.Lock()

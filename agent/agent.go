@@ -23,7 +23,7 @@ type Options struct {
 	// set by New.
 	XRPC xrpc.Options
 	// Resolver resolves and verifies the account's identity for
-	// [Agent.Identity]; pass the client's (atoauth.Client.Resolver()).
+	// [Agent.Identity]; nil means the session client's Resolver().
 	Resolver *discovery.Resolver
 	// MaxBlobSize caps uploads (default DefaultMaxBlobSize); a larger
 	// blob fails before anything is sent, matching xrpc.ErrTooLarge.
@@ -58,6 +58,9 @@ func New(sess *atoauth.Session, opts *Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{sess: sess, xc: xc, resolver: o.Resolver, maxBlob: o.MaxBlobSize, now: o.Now}
+	if a.resolver == nil {
+		a.resolver = sess.Client().Resolver()
+	}
 	if a.maxBlob <= 0 {
 		a.maxBlob = DefaultMaxBlobSize
 	}

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/atoauth/atoauth"
@@ -15,12 +14,9 @@ import (
 // session's authorization server (atproto OAuth spec, "Identity
 // Authentication"). The handle in the result is verified in both
 // directions (handle.invalid when it is not); ident.DIDDocument() is the
-// document. It needs Options.Resolver. A move to another PDS gives an
+// document. It uses Options.Resolver, by default the session's client's. A move to another PDS gives an
 // error matching atoauth.ErrIdentityMismatch: sign in again.
 func (a *Agent) Identity(ctx context.Context) (*identity.Identity, error) {
-	if a.resolver == nil {
-		return nil, errors.New("agent: Identity needs Options.Resolver (pass the client's Resolver())")
-	}
 	info := a.sess.Info()
 	ident, pds, err := a.resolver.VerifyIssuer(ctx, info.DID, info.Issuer)
 	if err != nil {

@@ -185,8 +185,12 @@ func (e *Error) noService() bool {
 			}
 		}
 	}
+	// The reference PDS answers 502 UpstreamFailure when the service is
+	// down, and 500 InternalServerError when it cannot resolve the
+	// service's DID at all.
 	return e.Service != "" && (e.Name == "UpstreamFailure" || e.Name == "UpstreamTimeout" ||
-		e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout)
+		e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout ||
+		(e.StatusCode == http.StatusInternalServerError && e.Name == "InternalServerError"))
 }
 
 // Hint returns a one-line cause and fix for a known failure, or "".
@@ -224,7 +228,7 @@ func (e *Error) Hint() string {
 		case e.Name == "InvalidRequest":
 			return "the PDS could not resolve the service named in the atproto-proxy header: check its DID and #service id"
 		}
-		return "the PDS could not reach the service (AppView or chat) named in the atproto-proxy header; a network without an AppView cannot answer app.bsky.* queries"
+		return "the PDS could not reach the service (AppView or chat) named in the atproto-proxy header " + e.Service + ": check that DID and #service id, or that the service runs; a network without an AppView cannot answer app.bsky.* queries"
 	}
 	switch {
 	case e.AuthError() == dpop.ErrorInvalidDPoPProof:
