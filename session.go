@@ -234,8 +234,12 @@ func (s *Session) refresh(ctx context.Context, observed string) (*SessionData, e
 }
 
 const (
+	// refreshTimeout bounds a whole refresh (metadata, identity check,
+	// nonce, token request, save).
 	refreshTimeout = 60 * time.Second
-	refreshLease   = 45 * time.Second
+	// refreshLease outlasts refreshTimeout, so that no other process takes
+	// the lock over while a slow refresh may still spend the token.
+	refreshLease = refreshTimeout + 15*time.Second
 )
 
 // refreshSession refreshes session id under the store's lock unless

@@ -20,11 +20,14 @@ import (
 //   - SaveSession inserts or replaces the session with the same ID
 //     (upsert); GetSession and DeleteSession give ErrNotFound for a
 //     missing id (DeleteSession may also return nil); ListSessions returns
-//     every session of one DID (an account may have several).
+//     every session of one DID (an account may have several), and every
+//     session when did is empty, oldest first.
+//   - Times round-trip to at least the microsecond.
 //   - LockSession takes the per-session refresh lock and holds it for every
 //     process that shares the store, until unlock is called or lease has
-//     passed (so that a crashed process cannot wedge a session). It waits
-//     for the lock until ctx is done.
+//     passed (so that a crashed process cannot wedge a session); the lease
+//     runs on the store's clock (for PostgreSQL, the database server's).
+//     It waits for the lock until ctx is done.
 //
 // Values passed in and returned are owned by the caller: implementations
 // store and return copies.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/atoauth/atoauth/safehttp"
 )
@@ -126,7 +127,7 @@ func NewDirectory(opts DirectoryOptions) identity.Directory {
 	if opts.HandleResolver != "" {
 		inner.handleResolver, inner.handleResolverErr = parseBaseURL(opts.HandleResolver, opts.AllowInsecureDevelopment)
 	}
-	return &directory{cache: identity.NewCacheDirectory(inner, cacheCapacity, ttl, errorTTL, ttl)}
+	return &directory{cache: identity.NewCacheDirectory(inner, cacheCapacity, ttl, errorTTL, ttl), inner: inner}
 }
 
 // identityClient copies c with the body limits, the handle well-known
@@ -234,6 +235,33 @@ func parseBaseURL(raw string, allowHTTP bool) (string, error) {
 // baseDirectory, with errors mapped to this package's kinds.
 type directory struct {
 	cache *identity.CacheDirectory
+	inner *baseDirectory
+	fresh singleflight.Group // concurrent fresh lookups of one DID share one
+}
+
+// FreshLookupDID resolves did without the cache (and verifies its handle),
+// for checks that must see the current DID document, such as VerifyIssuer.
+// Concurrent calls for one DID share one resolution, detached from the
+// callers' contexts (bounded by the HTTP client's timeouts).
+func (d *directory) FreshLookupDID(ctx context.Context, did syntax.DID) (*identity.Identity, error) {
+	ch := d.fresh.DoChan(did.String(), func() (any, error) {
+		return d.inner.LookupDID(context.WithoutCancel(ctx), did)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, mapError(ctx, did.String(), r.Err)
+		}
+		ident := *r.Val.(*identity.Identity)
+		return &ident, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// freshLookuper is a Directory that can bypass its cache.
+type freshLookuper interface {
+	FreshLookupDID(ctx context.Context, did syntax.DID) (*identity.Identity, error)
 }
 
 func (d *directory) LookupHandle(ctx context.Context, h syntax.Handle) (*identity.Identity, error) {

@@ -329,8 +329,14 @@ func (r *Resolver) VerifyIssuer(ctx context.Context, did syntax.DID, issuer stri
 	if err != nil {
 		return nil, "", resolveErr(issuer, ErrInvalidIdentifier, fmt.Errorf("issuer %w", err))
 	}
-	_ = st.dir.Purge(ctx, did.AtIdentifier()) // fails only for invalid identifiers, which LookupDID reports
-	ident, err := st.dir.LookupDID(ctx, did)
+	var ident *identity.Identity
+	if f, ok := st.dir.(freshLookuper); ok {
+		ident, err = f.FreshLookupDID(ctx, did)
+	} else {
+		// Another Directory: drop its cached entry, then look up.
+		_ = st.dir.Purge(ctx, did.AtIdentifier()) // fails only for invalid identifiers, which LookupDID reports
+		ident, err = st.dir.LookupDID(ctx, did)
+	}
 	if err != nil {
 		return nil, "", mapError(ctx, did.String(), err)
 	}
