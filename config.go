@@ -1,6 +1,7 @@
 package atoauth
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -323,4 +324,109 @@ func checkNativeRedirect(r string, clientID *url.URL) error {
 		return &ConfigError{"RedirectURIs", fmt.Sprintf("%q: write a custom-scheme redirect URI with a single slash, like %s:/callback", r, want)}
 	}
 	return nil
+}
+
+// ValidateClientMetadata checks a client metadata document the way an
+// authorization server does (atproto OAuth spec, "Client ID Metadata
+// Document"): client_id equal to the URL it was fetched from, the grant
+// and response types, dpop_bound_access_tokens, "atproto" in scope,
+// redirect URIs by application type, and for private_key_jwt clients the
+// signing algorithm and a JWKS (inline or by URL) whose keys have key ids.
+// It returns every problem found; none means the document is valid.
+// allowInsecure permits http URLs, as for a local development client.
+func ValidateClientMetadata(fetchedFrom string, md *ClientMetadata, allowInsecure bool) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if md.ClientID != fetchedFrom {
+		bad("client_id", "is %q but the document was fetched from %q; they must be equal", md.ClientID, fetchedFrom)
+	}
+	cid, err := url.Parse(md.ClientID)
+	if err != nil || cid.Host == "" || (cid.Scheme != "https" && !(allowInsecure && cid.Scheme == "http")) {
+		bad("client_id", "must be an https URL")
+		cid = &url.URL{}
+	} else if cid.Port() != "" && !allowInsecure {
+		bad("client_id", "must not contain a port")
+	}
+	if !slices.Contains(md.GrantTypes, "authorization_code") {
+		bad("grant_types", "must include authorization_code")
+	}
+	if !slices.Contains(md.GrantTypes, "refresh_token") {
+		bad("grant_types", "should include refresh_token, or sessions cannot be refreshed")
+	}
+	if !slices.Contains(md.ResponseTypes, "code") {
+		bad("response_types", "must include code")
+	}
+	if !md.DPoPBoundAccessTokens {
+		bad("dpop_bound_access_tokens", "must be true")
+	}
+	if !slices.Contains(strings.Fields(md.Scope), "atproto") {
+		bad("scope", `must include "atproto" (and every scope a login may ask for)`)
+	}
+	if len(md.RedirectURIs) == 0 {
+		bad("redirect_uris", "at least one is required")
+	}
+	for _, r := range md.RedirectURIs {
+		var err error
+		switch md.ApplicationType {
+		case "", "web":
+			err = checkWebRedirect(r, allowInsecure)
+		case "native":
+			err = checkNativeRedirect(r, cid)
+		default:
+			bad("application_type", "is %q; must be web or native", md.ApplicationType)
+		}
+		if err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				ce.Field = "redirect_uris"
+			}
+			errs = append(errs, err)
+		}
+	}
+	switch md.TokenEndpointAuthMethod {
+	case "none":
+		if md.JWKS != nil || md.JWKSURI != "" {
+			bad("jwks", "a public client (token_endpoint_auth_method none) publishes no keys")
+		}
+	case "private_key_jwt":
+		if md.TokenEndpointAuthSigningAlg != "ES256" {
+			bad("token_endpoint_auth_signing_alg", "is %q; must be ES256", md.TokenEndpointAuthSigningAlg)
+		}
+		switch {
+		case md.JWKS != nil && md.JWKSURI != "":
+			bad("jwks", "give jwks or jwks_uri, not both")
+		case md.JWKS == nil && md.JWKSURI == "":
+			bad("jwks", "a confidential client needs jwks or jwks_uri")
+		case md.JWKS != nil:
+			errs = append(errs, ValidateJWKS(*md.JWKS)...)
+		}
+	default:
+		bad("token_endpoint_auth_method", "is %q; must be none or private_key_jwt", md.TokenEndpointAuthMethod)
+	}
+	return errs
+}
+
+// ValidateJWKS checks a confidential client's public keys: at least one,
+// each an EC P-256 key with a unique key id.
+func ValidateJWKS(set jwk.Set) []error {
+	var errs []error
+	if len(set.Keys) == 0 {
+		errs = append(errs, &ConfigError{Field: "jwks", Reason: "has no keys"})
+	}
+	seen := map[string]bool{}
+	for i, k := range set.Keys {
+		switch {
+		case k.Kid == "":
+			errs = append(errs, &ConfigError{Field: "jwks", Reason: fmt.Sprintf("key %d has no kid; client assertions name their key by kid", i)})
+		case seen[k.Kid]:
+			errs = append(errs, &ConfigError{Field: "jwks", Reason: fmt.Sprintf("kid %q is used twice", k.Kid)})
+		}
+		seen[k.Kid] = true
+		if _, err := k.ECDSA(); err != nil || k.Kty != "EC" || k.Crv != "P-256" {
+			errs = append(errs, &ConfigError{Field: "jwks", Reason: fmt.Sprintf("key %d (%s) is not a valid EC P-256 key", i, k.Kid)})
+		}
+	}
+	return errs
 }

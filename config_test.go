@@ -243,3 +243,53 @@ func TestCleanText(t *testing.T) {
 		t.Errorf("cleanText long: %d bytes", len(got))
 	}
 }
+
+func TestValidateClientMetadata(t *testing.T) {
+	c, err := NewClient(Config{
+		ClientID:     "https://app.example.com/oauth-client-metadata.json",
+		RedirectURIs: []string{"https://app.example.com/callback"},
+		Scope:        "atproto transition:generic",
+		Keys:         []*jwk.Key{mustKey(t, "k1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := c.Metadata()
+	if errs := ValidateClientMetadata(good.ClientID, &good, false); len(errs) != 0 {
+		t.Fatalf("a generated document fails validation: %v", errs)
+	}
+	for name, tc := range map[string]struct {
+		edit  func(*ClientMetadata)
+		field string
+	}{
+		"client_id mismatch": {func(m *ClientMetadata) { m.ClientID = "https://other.example/m.json" }, "client_id"},
+		"no dpop":            {func(m *ClientMetadata) { m.DPoPBoundAccessTokens = false }, "dpop_bound_access_tokens"},
+		"no atproto":         {func(m *ClientMetadata) { m.Scope = "transition:generic" }, "scope"},
+		"no code grant":      {func(m *ClientMetadata) { m.GrantTypes = []string{"refresh_token"} }, "grant_types"},
+		"http redirect":      {func(m *ClientMetadata) { m.RedirectURIs = []string{"http://app.example.com/cb"} }, "redirect_uris"},
+		"no jwks":            {func(m *ClientMetadata) { m.JWKS = nil }, "jwks"},
+		"kid missing": {func(m *ClientMetadata) {
+			keys := *m.JWKS
+			keys.Keys = []jwk.PublicJWK{keys.Keys[0]}
+			keys.Keys[0].Kid = ""
+			m.JWKS = &keys
+		}, "jwks"},
+		"alg": {func(m *ClientMetadata) { m.TokenEndpointAuthSigningAlg = "RS256" }, "token_endpoint_auth_signing_alg"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			md := c.Metadata()
+			tc.edit(&md)
+			errs := ValidateClientMetadata("https://app.example.com/oauth-client-metadata.json", &md, false)
+			found := false
+			for _, err := range errs {
+				var ce *ConfigError
+				if errors.As(err, &ce) && ce.Field == tc.field {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("no %s error in %v", tc.field, errs)
+			}
+		})
+	}
+}

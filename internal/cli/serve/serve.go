@@ -12,11 +12,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/web"
+	"github.com/atoauth/atoauth/storecrypt"
+	"github.com/atoauth/atoauth/storeurl"
 )
 
 // ErrUsage marks errors in the command line (exit code 2).
@@ -29,6 +33,27 @@ type Options struct {
 	HandleResolver string
 	InsecureDev    bool
 	Scope          string
+	// Store names the session store (see package storeurl): a SQLite file,
+	// a postgres:// URL or "memory"; "" is the SQLite file in the
+	// config directory.
+	Store string
+	// StoreKeys seal tokens and DPoP keys in the store (from
+	// ATOAUTH_STORE_KEYS only, never a flag: argv is public).
+	StoreKeys []storecrypt.Key
+	// PublicURL makes the app a web client served at this origin
+	// ("https://app.example.com"); "" is the loopback development client.
+	PublicURL string
+	// ClientKeys are private JWK files (atoauth keygen), newest first:
+	// with PublicURL they make the app a confidential client.
+	ClientKeys []string
+	// ClientName is shown on the consent screen.
+	ClientName string
+	// AppView is the atproto-proxy service for app.bsky.* reads.
+	AppView string
+	// TrustProxy believes X-Forwarded-For/-Host of a reverse proxy.
+	TrustProxy bool
+	// LogJSON writes the logs as JSON lines instead of text.
+	LogJSON bool
 }
 
 // Usage is the help text.
@@ -45,10 +70,33 @@ Flags (each also read from the environment variable shown):
   --handle-resolver URL    resolve handles through this host's com.atproto.identity.resolveHandle
                            (ATOAUTH_HANDLE_RESOLVER), for development networks
   --insecure-dev           allow http:// and loopback servers (ATOAUTH_INSECURE_DEV=1); development only
+  --public-url URL         production: the https origin the app is reached at (ATOAUTH_PUBLIC_URL), e.g.
+                           https://app.example.com; the app becomes a web client whose client_id is
+                           URL/oauth-client-metadata.json, served by the app (and URL/oauth/jwks.json)
+  --client-key FILE        with --public-url: a private ES256 JWK written by 'atoauth keygen'
+                           (ATOAUTH_CLIENT_KEY, comma-separated); makes the app a confidential client
+                           with long sessions. Repeat it to rotate keys, newest first: new sessions use
+                           the first, existing ones keep theirs while it is listed
+  --client-name NAME       name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)
+  --appview DID#ID         AppView for timelines and profiles, reached through the PDS (ATOAUTH_APPVIEW;
+                           default did:web:api.bsky.app#bsky_appview)
+  --trust-proxy            behind a reverse proxy: take the client address from the last
+                           X-Forwarded-For entry and the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)
+  --log-json               JSON logs (ATOAUTH_LOG_JSON=1)
+  --store STORE            where sessions live (ATOAUTH_STORE): a SQLite file path, a postgres:// URL
+                           shared by several instances, or "memory"; default: atoauth.db in
+                           $ATOAUTH_CONFIG_DIR or the user's config directory (~/.config/atoauth)
+
+Environment only:
+  ATOAUTH_STORE_KEYS       encrypt tokens and DPoP keys at rest: ID:BASE64SECRET[,ID:BASE64SECRET…],
+                           32-byte secrets (openssl rand -base64 32), newest first
 
 Example:
   atoauth serve
   atoauth serve --insecure-dev --plc-url http://localhost:2582 --handle-resolver http://localhost:2583
+  atoauth serve --store postgres://app@db.internal/app
+  atoauth serve --addr :8080 --public-url https://app.example.com --client-key /etc/atoauth/key.jwk \
+      --store postgres://app@db.internal/app --trust-proxy
 `
 
 // ParseFlags reads args and the environment into Options.
@@ -58,8 +106,24 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*O
 		PLCURL:         getenv("ATOAUTH_PLC_URL"),
 		HandleResolver: getenv("ATOAUTH_HANDLE_RESOLVER"),
 		Scope:          envOr(getenv, "ATOAUTH_SCOPE", "atproto transition:generic"),
+		Store:          getenv("ATOAUTH_STORE"),
 	}
+	if o.Store == "" && getenv("ATOAUTH_CONFIG_DIR") != "" {
+		o.Store = filepath.Join(getenv("ATOAUTH_CONFIG_DIR"), "atoauth.db")
+	}
+	keys, err := storecrypt.ParseKeys(getenv("ATOAUTH_STORE_KEYS"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: serve: ATOAUTH_STORE_KEYS: %w", ErrUsage, err)
+	}
+	o.StoreKeys = keys
 	o.InsecureDev, _ = strconv.ParseBool(getenv("ATOAUTH_INSECURE_DEV"))
+	o.PublicURL = getenv("ATOAUTH_PUBLIC_URL")
+	o.ClientName = getenv("ATOAUTH_CLIENT_NAME")
+	o.AppView = getenv("ATOAUTH_APPVIEW")
+	o.TrustProxy, _ = strconv.ParseBool(getenv("ATOAUTH_TRUST_PROXY"))
+	o.LogJSON, _ = strconv.ParseBool(getenv("ATOAUTH_LOG_JSON"))
+	envKeys := splitList(getenv("ATOAUTH_CLIENT_KEY"))
+	var flagKeys []string
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
@@ -68,6 +132,13 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*O
 	fs.StringVar(&o.PLCURL, "plc-url", o.PLCURL, "")
 	fs.StringVar(&o.HandleResolver, "handle-resolver", o.HandleResolver, "")
 	fs.BoolVar(&o.InsecureDev, "insecure-dev", o.InsecureDev, "")
+	fs.StringVar(&o.Store, "store", o.Store, "")
+	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL, "")
+	fs.Func("client-key", "", func(v string) error { flagKeys = append(flagKeys, v); return nil })
+	fs.StringVar(&o.ClientName, "client-name", o.ClientName, "")
+	fs.StringVar(&o.AppView, "appview", o.AppView, "")
+	fs.BoolVar(&o.TrustProxy, "trust-proxy", o.TrustProxy, "")
+	fs.BoolVar(&o.LogJSON, "log-json", o.LogJSON, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -78,7 +149,30 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*O
 		fmt.Fprint(stderr, Usage)
 		return nil, fmt.Errorf("%w: serve: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
+	o.ClientKeys = envKeys
+	if len(flagKeys) > 0 { // flags replace the environment
+		o.ClientKeys = flagKeys
+	}
+	if len(o.ClientKeys) > 0 && o.PublicURL == "" {
+		return nil, fmt.Errorf("%w: serve: --client-key needs --public-url (the loopback development client is always public)", ErrUsage)
+	}
+	if o.PublicURL != "" {
+		if _, err := web.PublicOrigin(o.PublicURL, o.InsecureDev); err != nil {
+			return nil, fmt.Errorf("%w: serve: --public-url: %w", ErrUsage, err)
+		}
+	}
 	return o, nil
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func envOr(getenv func(string) string, k, def string) string {
@@ -90,28 +184,56 @@ func envOr(getenv func(string) string, k, def string) string {
 
 // Run serves until ctx is done, then shuts down gracefully.
 func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if o.LogJSON {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	logger := slog.New(handler)
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	cfg := atoauth.LoopbackConfig(port, "/callback", o.Scope)
-	cfg.PLCURL = o.PLCURL
-	cfg.HandleResolver = o.HandleResolver
-	cfg.AllowInsecureDevelopment = o.InsecureDev
+	store, err := storeurl.Open(ctx, o.Store, &storeurl.Options{Keys: o.StoreKeys})
+	if err != nil {
+		return fmt.Errorf("serve: opening the session store: %w", err)
+	}
+	defer store.Close()
+	cfg, err := web.ClientConfig(web.ClientOptions{
+		PublicURL: o.PublicURL, Port: port, KeyFiles: o.ClientKeys, Scope: o.Scope, ClientName: o.ClientName,
+		PLCURL: o.PLCURL, HandleResolver: o.HandleResolver, InsecureDev: o.InsecureDev,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	cfg.Store = store
 	cfg.Logger = logger
 	client, err := atoauth.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	app, err := web.New(web.Options{Client: client, Logger: logger, CanonicalHost: "127.0.0.1:" + strconv.Itoa(port)})
+	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: o.AppView}
+	if o.PublicURL == "" {
+		// The loopback client redirects to 127.0.0.1: keep the browser
+		// there (cookies are per host).
+		wo.CanonicalHost = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	app, err := web.New(wo)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "atoauth: serving on http://127.0.0.1:%d (client_id %s)\n", port, client.ClientID())
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if o.PublicURL == "" {
+		fmt.Fprintf(stdout, "atoauth: serving on http://127.0.0.1:%d (client_id %s)\n", port, client.ClientID())
+	} else {
+		kind := "public"
+		if len(cfg.Keys) > 0 {
+			kind = "confidential, new sessions use key " + cfg.Keys[0].KeyID()
+		}
+		fmt.Fprintf(stdout, "atoauth: serving %s on %s (client_id %s, %s client)\n", o.PublicURL, ln.Addr(), client.ClientID(), kind)
+	}
+	fmt.Fprintf(stdout, "atoauth: sessions are stored in %s\n", store)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

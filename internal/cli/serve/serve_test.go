@@ -3,15 +3,22 @@ package serve
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/atoauth/atoauth/jwk"
+	"github.com/atoauth/atoauth/storecrypt"
+	"github.com/atoauth/atoauth/storeurl"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -23,6 +30,9 @@ func TestParseFlags(t *testing.T) {
 	if o.Addr != "127.0.0.1:9999" || o.PLCURL != "http://localhost:2582" || !o.InsecureDev || o.Scope != "atproto transition:generic" {
 		t.Errorf("options = %+v", o)
 	}
+	if o.Store != "" || len(o.StoreKeys) != 0 {
+		t.Errorf("store %q, %d keys; want the default and none", o.Store, len(o.StoreKeys))
+	}
 	if _, err := ParseFlags([]string{"--bogus"}, func(string) string { return "" }, io.Discard); !errors.Is(err, ErrUsage) {
 		t.Errorf("bad flag: %v", err)
 	}
@@ -32,11 +42,68 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+func TestParseStoreFlags(t *testing.T) {
+	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	env := map[string]string{"ATOAUTH_STORE": "postgres://app@db/app", "ATOAUTH_STORE_KEYS": "new:" + secret + ",old:" + secret}
+	getenv := func(k string) string { return env[k] }
+	o, err := ParseFlags(nil, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Store != "postgres://app@db/app" || len(o.StoreKeys) != 2 || o.StoreKeys[0].ID() != "new" {
+		t.Errorf("store %q, keys %v", o.Store, o.StoreKeys)
+	}
+	if o, _ := ParseFlags([]string{"--store", "/tmp/x.db"}, getenv, io.Discard); o.Store != "/tmp/x.db" {
+		t.Errorf("--store did not override ATOAUTH_STORE: %q", o.Store)
+	}
+	env = map[string]string{"ATOAUTH_CONFIG_DIR": "/etc/app"}
+	if o, _ := ParseFlags(nil, getenv, io.Discard); o.Store != filepath.Join("/etc/app", "atoauth.db") {
+		t.Errorf("ATOAUTH_CONFIG_DIR: store %q", o.Store)
+	}
+	env = map[string]string{"ATOAUTH_STORE_KEYS": "k1:" + secret[:20]}
+	_, err = ParseFlags(nil, getenv, io.Discard)
+	if !errors.Is(err, ErrUsage) || !errors.Is(err, storecrypt.ErrInvalidKey) || strings.Contains(err.Error(), secret[:20]) {
+		t.Errorf("bad key: %v", err)
+	}
+}
+
+// TestDefaultStoreIsSQLite runs serve with no store named: sessions go
+// to atoauth/atoauth.db in the user's config directory, mode 0600.
+func TestDefaultStoreIsSQLite(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	out := runAndStop(t, &Options{Addr: "127.0.0.1:0", Scope: "atproto"})
+	path, err := storeurl.DefaultPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "sessions are stored in sqlite:"+path) {
+		t.Errorf("output does not name the default store %s:\n%s", path, out)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("default store file: %v, %v", fi, err)
+	}
+}
+
 func TestRunServesAndShutsDown(t *testing.T) {
+	runAndStop(t, &Options{Addr: "127.0.0.1:0", Scope: "atproto", Store: filepath.Join(t.TempDir(), "atoauth.db")})
+}
+
+func TestRunFailsOnBadStore(t *testing.T) {
+	err := Run(context.Background(), &Options{Addr: "127.0.0.1:0", Scope: "atproto", Store: "mysql://root:hunter2@db/x"}, io.Discard, io.Discard)
+	if !errors.Is(err, storeurl.ErrUnsupported) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// runAndStop starts serve, fetches the home page, stops it and returns
+// what it printed.
+func runAndStop(t *testing.T, o *Options) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, &Options{Addr: "127.0.0.1:0", Scope: "atproto"}, &out, io.Discard) }()
+	go func() { done <- Run(ctx, o, &out, io.Discard) }()
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 	var base string
 	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
@@ -63,6 +130,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no graceful shutdown")
 	}
+	return out.String()
 }
 
 type syncBuffer struct {
@@ -76,3 +144,77 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+func TestParseProductionFlags(t *testing.T) {
+	env := map[string]string{"ATOAUTH_PUBLIC_URL": "https://app.example.com", "ATOAUTH_CLIENT_KEY": "new.jwk, old.jwk", "ATOAUTH_TRUST_PROXY": "1"}
+	getenv := func(k string) string { return env[k] }
+	o, err := ParseFlags(nil, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.PublicURL != "https://app.example.com" || strings.Join(o.ClientKeys, " ") != "new.jwk old.jwk" || !o.TrustProxy {
+		t.Errorf("options = %+v", o)
+	}
+	o, err = ParseFlags([]string{"--client-key", "a.jwk", "--client-key", "b.jwk", "--appview", "did:web:appview.example#bsky_appview"}, getenv, io.Discard)
+	if err != nil || strings.Join(o.ClientKeys, " ") != "a.jwk b.jwk" || o.AppView != "did:web:appview.example#bsky_appview" {
+		t.Errorf("flags: %+v %v", o, err)
+	}
+	for _, args := range [][]string{
+		{"--public-url", "", "--client-key", "k.jwk"},
+		{"--public-url", "http://app.example.com"},
+		{"--public-url", "https://app.example.com/sub"},
+	} {
+		if _, err := ParseFlags(args, func(string) string { return "" }, io.Discard); !errors.Is(err, ErrUsage) {
+			t.Errorf("%q: err = %v, want ErrUsage", args, err)
+		}
+	}
+}
+
+func TestRunConfidentialServesMetadataAndJWKS(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k.jwk")
+	k, _ := jwk.Generate()
+	data, _ := k.WithKeyID("k1").MarshalPrivate()
+	os.WriteFile(key, data, 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &Options{Addr: "127.0.0.1:0", Scope: "atproto", Store: "memory", PublicURL: "https://app.example.com", ClientKeys: []string{key}}, &out, io.Discard)
+	}()
+	re := regexp.MustCompile(`on (127\.0\.0\.1:\d+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no address: %q", out.String())
+	}
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Host = "app.example.com"
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/oauth-client-metadata.json"); code != 200 || !strings.Contains(body, `"client_id": "https://app.example.com/oauth-client-metadata.json"`) ||
+		!strings.Contains(body, `"token_endpoint_auth_method": "private_key_jwt"`) || !strings.Contains(body, `"jwks_uri": "https://app.example.com/oauth/jwks.json"`) {
+		t.Fatalf("metadata: %d %s", code, body)
+	}
+	if code, body := get("/oauth/jwks.json"); code != 200 || !strings.Contains(body, `"kid": "k1"`) || strings.Contains(body, `"d"`) {
+		t.Fatalf("jwks: %d %s", code, body)
+	}
+	if !strings.Contains(out.String(), "confidential, new sessions use key k1") {
+		t.Errorf("announcement: %q", out.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

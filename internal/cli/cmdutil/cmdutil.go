@@ -1,0 +1,378 @@
+// Package cmdutil holds what every atoauth command shares: the IO streams,
+// the settings (flags, then ATOAUTH_* environment variables, then
+// defaults), the session store, the command-line OAuth client and the
+// current session, and the mapping of errors to exit codes.
+package cmdutil
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/agent"
+	"golang.org/x/term"
+)
+
+// Exit codes of the atoauth command.
+const (
+	ExitOK         = 0
+	ExitError      = 1
+	ExitUsage      = 2
+	ExitNeedsLogin = 4
+)
+
+// ErrNeedsLogin reports that there is no usable session: sign in first.
+var ErrNeedsLogin = errors.New("not logged in (or the session has ended): run `atoauth login <handle>`")
+
+// UsageError is a mistake on the command line (exit code 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a *UsageError.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode maps an error to the command's exit code.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, ErrNeedsLogin), errors.Is(err, atoauth.ErrSessionExpired), errors.Is(err, atoauth.ErrSessionNotFound):
+		return ExitNeedsLogin
+	}
+	return ExitError
+}
+
+// IOStreams are a command's input and outputs.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrTTY tells whether ErrOut is a terminal (progress is shown only
+	// then, and never with Quiet).
+	ErrTTY bool
+}
+
+// System returns the process's streams.
+func System() *IOStreams {
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+}
+
+// Test returns streams over buffers, for tests.
+func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: &lockedWriter{w: errOut}}, in, out, errOut
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Settings are the global settings of every command.
+type Settings struct {
+	Store          string // --store / ATOAUTH_STORE: SQLite file or postgres:// URL
+	ConfigDir      string // ATOAUTH_CONFIG_DIR
+	PLCURL         string // --plc-url / ATOAUTH_PLC_URL
+	HandleResolver string // --handle-resolver / ATOAUTH_HANDLE_RESOLVER
+	InsecureDev    bool   // --insecure-dev / ATOAUTH_INSECURE_DEV
+	Quiet          bool   // --quiet / ATOAUTH_QUIET
+	Session        string // --session / ATOAUTH_SESSION: a session id (or prefix) instead of the current one
+	Verbose        bool   // --verbose: debug logs on stderr
+	AppView        string // --appview / ATOAUTH_APPVIEW: the AppView service reference (did#bsky_appview)
+}
+
+// DefaultSettings reads the environment; flags then override the result.
+func DefaultSettings(getenv func(string) string) *Settings {
+	s := &Settings{
+		Store:          getenv("ATOAUTH_STORE"),
+		ConfigDir:      getenv("ATOAUTH_CONFIG_DIR"),
+		PLCURL:         getenv("ATOAUTH_PLC_URL"),
+		HandleResolver: getenv("ATOAUTH_HANDLE_RESOLVER"),
+		Session:        getenv("ATOAUTH_SESSION"),
+		AppView:        getenv("ATOAUTH_APPVIEW"),
+	}
+	s.InsecureDev, _ = strconv.ParseBool(getenv("ATOAUTH_INSECURE_DEV"))
+	s.Quiet, _ = strconv.ParseBool(getenv("ATOAUTH_QUIET"))
+	if s.ConfigDir == "" {
+		if d, err := os.UserConfigDir(); err == nil {
+			s.ConfigDir = filepath.Join(d, "atoauth")
+		} else {
+			s.ConfigDir = ".atoauth"
+		}
+	}
+	return s
+}
+
+// StoreOpener opens a session store from a spec (a SQLite file path or a
+// postgres:// URL; "" means the default file under dir).
+type StoreOpener func(ctx context.Context, spec, dir string) (atoauth.Store, io.Closer, error)
+
+// Factory builds what commands need, lazily. It is made once per process
+// (or per test) and shared by the commands.
+type Factory struct {
+	IO        *IOStreams
+	Settings  *Settings
+	OpenStore StoreOpener
+	// OpenBrowser opens a URL in the person's browser.
+	OpenBrowser func(url string) error
+	Now         func() time.Time
+
+	mu     sync.Mutex
+	store  atoauth.Store
+	closer io.Closer
+}
+
+// Close releases the store.
+func (f *Factory) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closer != nil {
+		err := f.closer.Close()
+		f.closer, f.store = nil, nil
+		return err
+	}
+	return nil
+}
+
+// Store opens the session store (once).
+func (f *Factory) Store(ctx context.Context) (atoauth.Store, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.store != nil {
+		return f.store, nil
+	}
+	if err := os.MkdirAll(f.Settings.ConfigDir, 0o700); err != nil {
+		return nil, fmt.Errorf("config directory: %w", err)
+	}
+	st, closer, err := f.OpenStore(ctx, f.Settings.Store, f.Settings.ConfigDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the session store: %w", err)
+	}
+	f.store, f.closer = st, closer
+	return st, nil
+}
+
+// Logger logs to stderr: debug with --verbose, warnings otherwise.
+func (f *Factory) Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if f.Settings.Verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+}
+
+// CallbackRedirect is the command line's registered redirect URI. The
+// port is left out: each login listens on a free port, which loopback
+// matching ignores (RFC 8252 §7.3), so the client_id stays the same.
+const CallbackRedirect = "http://127.0.0.1/callback"
+
+// DefaultScope is what `atoauth login` asks for unless --scope says.
+const DefaultScope = "atproto transition:generic"
+
+// Client returns the command line's OAuth client for a loopback client_id
+// declaring scope.
+func (f *Factory) Client(ctx context.Context, scope string) (*atoauth.Client, error) {
+	st, err := f.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := atoauth.Config{
+		RedirectURIs:             []string{CallbackRedirect},
+		Scope:                    scope,
+		Store:                    st,
+		PLCURL:                   f.Settings.PLCURL,
+		HandleResolver:           f.Settings.HandleResolver,
+		AllowInsecureDevelopment: f.Settings.InsecureDev,
+		Logger:                   f.Logger(),
+	}
+	if f.Now != nil {
+		cfg.Clock = f.Now
+	}
+	return atoauth.NewClient(cfg)
+}
+
+// Progress prints a step on stderr when it is a terminal and not --quiet.
+func (f *Factory) Progress(format string, args ...any) {
+	if f.IO.ErrTTY && !f.Settings.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "• "+format+"\n", args...)
+	}
+}
+
+// State is the command line's own small state: the current session and,
+// for every session it created, the scope its client_id declares (a
+// refresh must present the same client_id).
+type State struct {
+	Current  string                  `json:"current,omitempty"`
+	Sessions map[string]SessionState `json:"sessions,omitempty"`
+}
+
+// SessionState is what State keeps per session.
+type SessionState struct {
+	ClientScope string `json:"client_scope"`
+}
+
+func (f *Factory) statePath() string { return filepath.Join(f.Settings.ConfigDir, "cli.json") }
+
+// LoadState reads the state file (empty when there is none).
+func (f *Factory) LoadState() (*State, error) {
+	st := &State{Sessions: map[string]SessionState{}}
+	b, err := os.ReadFile(f.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.statePath(), err)
+	}
+	if st.Sessions == nil {
+		st.Sessions = map[string]SessionState{}
+	}
+	return st, nil
+}
+
+// SaveState writes the state file, readable by its owner only (session
+// ids are credentials).
+func (f *Factory) SaveState(st *State) error {
+	if err := os.MkdirAll(f.Settings.ConfigDir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := f.statePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, f.statePath())
+}
+
+// ResolveSessionID picks the session: --session (an id or a unique
+// prefix) or the current one.
+func (f *Factory) ResolveSessionID(ctx context.Context, st *State) (string, error) {
+	want := f.Settings.Session
+	if want == "" {
+		if st.Current == "" {
+			return "", ErrNeedsLogin
+		}
+		return st.Current, nil
+	}
+	store, err := f.Store(ctx)
+	if err != nil {
+		return "", err
+	}
+	all, err := store.ListSessions(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	var match []string
+	for _, s := range all {
+		if s.ID == want {
+			return s.ID, nil
+		}
+		if strings.HasPrefix(s.ID, want) {
+			match = append(match, s.ID)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("no session %q: %w", want, ErrNeedsLogin)
+	case 1:
+		return match[0], nil
+	}
+	return "", Usagef("session prefix %q matches %d sessions; give more of it", want, len(match))
+}
+
+// Session loads the session to act with, and its client.
+func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
+	st, err := f.LoadState()
+	if err != nil {
+		return nil, err
+	}
+	id, err := f.ResolveSessionID(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	scope := st.Sessions[id].ClientScope
+	if scope == "" {
+		scope = DefaultScope
+	}
+	client, err := f.Client(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	s, err := client.Session(ctx, id)
+	if errors.Is(err, atoauth.ErrSessionNotFound) {
+		return nil, ErrNeedsLogin
+	}
+	return s, err
+}
+
+// Agent returns an agent for the session to act with.
+func (f *Factory) Agent(ctx context.Context) (*agent.Agent, error) {
+	s, err := f.Session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var opts agent.Options
+	if f.Settings.AppView != "" {
+		opts.XRPC.Services = map[string]string{"app.bsky.": f.Settings.AppView}
+	}
+	return agent.New(s, &opts)
+}
+
+// PrintJSON writes v as indented JSON.
+func PrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// ReadInput reads a file argument, "-" meaning standard input, capped at
+// max bytes.
+func ReadInput(streams *IOStreams, name string, max int64) ([]byte, error) {
+	var r io.Reader = streams.In
+	if name != "-" {
+		fh, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		r = fh
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+	}
+	return b, nil
+}

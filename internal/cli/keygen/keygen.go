@@ -1,0 +1,171 @@
+// Package keygen implements `atoauth keygen`: it writes a new ES256
+// private key as a JWK with a key id, for a confidential client
+// (`atoauth serve --public-url … --client-key FILE`).
+package keygen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/atoauth/atoauth/jwk"
+)
+
+// ErrUsage marks errors in the command line (exit code 2).
+var ErrUsage = errors.New("usage error")
+
+// ErrExists reports that the key file is already there: keygen never
+// overwrites a key, since sessions are bound to it.
+var ErrExists = errors.New("keygen: the file already exists; keygen never overwrites a key (sessions are bound to it): choose a new file name")
+
+// Options are the settings of `atoauth keygen`.
+type Options struct {
+	// Path is the file to create.
+	Path string
+	// KeyID is the key id ("kid"); "" makes one from today's date and the
+	// key's thumbprint, such as "2026-03-01-Kq3vX9aB".
+	KeyID string
+}
+
+// Usage is the help text.
+const Usage = `Usage: atoauth keygen [--kid KID] FILE
+
+Write a new ES256 (P-256) private key, as a JSON Web Key with a key id, to
+FILE (created with mode 0600; an existing file is never overwritten). Give
+it to 'atoauth serve --public-url https://… --client-key FILE' to make the
+app a confidential OAuth client (private_key_jwt), whose sessions last much
+longer than a public client's.
+
+Key rotation: create a new key, then list it first and keep the old one:
+  atoauth serve --public-url https://app.example.com --client-key new.jwk --client-key old.jwk
+New sessions use the first key; existing sessions keep the key they were
+created with for as long as it is listed. Keep FILE secret: whoever has it
+can act as your app.
+
+Flags:
+  --kid KID   key id (default: today's date and the key's thumbprint)
+
+Example:
+  atoauth keygen /etc/atoauth/client-key-2026-03.jwk
+`
+
+// kidRE is what a key id may contain: it travels in JWT headers and
+// appears in logs, so keep it plain.
+var kidRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
+
+// ParseFlags reads args into Options.
+func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
+	o := &Options{}
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
+	fs.StringVar(&o.KeyID, "kid", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	switch fs.NArg() {
+	case 0:
+		fmt.Fprint(stderr, Usage)
+		return nil, fmt.Errorf("%w: keygen: name the file to write", ErrUsage)
+	case 1:
+		o.Path = fs.Arg(0)
+	default:
+		fmt.Fprint(stderr, Usage)
+		return nil, fmt.Errorf("%w: keygen: unexpected argument %q", ErrUsage, fs.Arg(1))
+	}
+	if o.KeyID != "" && !kidRE.MatchString(o.KeyID) {
+		return nil, fmt.Errorf("%w: keygen: --kid %q: use 1 to 64 letters, digits, '.', '_', '~' or '-'", ErrUsage, o.KeyID)
+	}
+	return o, nil
+}
+
+// Run generates the key and writes it to o.Path, then prints the key id
+// and the public key (never the private one) to stdout. now dates the
+// default key id.
+func Run(ctx context.Context, o *Options, now time.Time, stdout io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key, err := jwk.Generate()
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	kid := o.KeyID
+	if kid == "" {
+		kid = now.UTC().Format("2006-01-02") + "-" + key.Thumbprint()[:8]
+	}
+	key = key.WithKeyID(kid)
+	data, err := key.MarshalPrivate()
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	defer clear(data)
+	if err := writeNew(o.Path, append(data, '\n')); err != nil {
+		return err
+	}
+	pub, err := jsonLine(key.PublicJWK())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "atoauth: wrote a new ES256 client key to %s (mode 0600)\nkid: %s\npublic key: %s\n", o.Path, kid, pub)
+	return nil
+}
+
+// writeNew creates path with mode 0600, failing if it exists, and writes
+// data to it; a partly written file is removed.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w (%s)", ErrExists, path)
+	}
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("keygen: writing %s: %w", path, err)
+	}
+	// The umask can only clear bits, but make the mode explicit anyway.
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("keygen: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Main runs the command.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := ParseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, o, time.Now(), stdout)
+}
+
+func jsonLine(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("keygen: %w", err)
+	}
+	return string(b), nil
+}

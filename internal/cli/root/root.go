@@ -1,0 +1,199 @@
+// Package root assembles the atoauth command: global flags, every
+// subcommand, and the mapping of errors to exit codes.
+package root
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/atoauth/atoauth/internal/cli/blob"
+	"github.com/atoauth/atoauth/internal/cli/call"
+	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	"github.com/atoauth/atoauth/internal/cli/doctor"
+	"github.com/atoauth/atoauth/internal/cli/keygen"
+	"github.com/atoauth/atoauth/internal/cli/login"
+	"github.com/atoauth/atoauth/internal/cli/logout"
+	"github.com/atoauth/atoauth/internal/cli/post"
+	"github.com/atoauth/atoauth/internal/cli/profile"
+	"github.com/atoauth/atoauth/internal/cli/records"
+	"github.com/atoauth/atoauth/internal/cli/serve"
+	"github.com/atoauth/atoauth/internal/cli/sessions"
+	"github.com/atoauth/atoauth/internal/cli/whoami"
+	"github.com/spf13/cobra"
+)
+
+// NewCmd returns the root command over f.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	s := f.Settings
+	cmd := &cobra.Command{
+		Use:   "atoauth <command>",
+		Short: "Sign in to AT Protocol accounts with OAuth, and act for them",
+		Long: `atoauth signs in to an AT Protocol account (Bluesky or any PDS) through
+OAuth in your browser and then acts for it: post, read and write records,
+upload blobs, call any XRPC method. "atoauth serve" runs the web app.
+
+Settings come from flags, then ATOAUTH_* environment variables, then
+defaults. Sessions are kept in a SQLite file under the user's config
+directory unless --store names another file or a postgres:// URL.`,
+		Example: `  atoauth login alice.bsky.social
+  atoauth post "hello from atoauth" --image cat.jpg --alt "a cat"
+  atoauth records list app.bsky.feed.post
+  atoauth doctor https://app.example.com/oauth-client-metadata.json
+  atoauth serve`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&s.Store, "store", s.Store, "session store: a SQLite file or a postgres:// URL (ATOAUTH_STORE)")
+	pf.StringVar(&s.PLCURL, "plc-url", s.PLCURL, "PLC directory (ATOAUTH_PLC_URL; default https://plc.directory)")
+	pf.StringVar(&s.HandleResolver, "handle-resolver", s.HandleResolver, "resolve handles through this host's com.atproto.identity.resolveHandle (ATOAUTH_HANDLE_RESOLVER)")
+	pf.BoolVar(&s.InsecureDev, "insecure-dev", s.InsecureDev, "allow http:// and loopback servers, for local development networks (ATOAUTH_INSECURE_DEV=1)")
+	pf.StringVar(&s.Session, "session", s.Session, "act with this session (id or prefix) instead of the current one (ATOAUTH_SESSION)")
+	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView service reference for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW)")
+	pf.BoolVarP(&s.Quiet, "quiet", "q", s.Quiet, "no progress output (ATOAUTH_QUIET=1)")
+	pf.BoolVar(&s.Verbose, "verbose", false, "debug logs on stderr")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.UsageError{Err: err} })
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+
+	cmd.AddCommand(
+		login.NewCmd(f, nil),
+		whoami.NewCmd(f),
+		post.NewCmd(f),
+		records.NewCmd(f),
+		blob.NewCmd(f),
+		profile.NewCmd(f),
+		call.NewCmd(f),
+		logout.NewCmd(f),
+		sessions.NewCmd(f),
+		doctor.NewCmd(f),
+		serveCmd(f),
+		keygenCmd(f),
+	)
+	usageArgs(cmd)
+	return cmd
+}
+
+// usageArgs makes argument-count errors usage errors (exit code 2), in
+// every command.
+func usageArgs(cmd *cobra.Command) {
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return &cmdutil.UsageError{Err: err}
+			}
+			return nil
+		}
+	} else if cmd.HasSubCommands() {
+		// A group without its own action: an unknown subcommand is a
+		// usage error too.
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return cmdutil.Usagef("unknown command %q for %q", a[0], c.CommandPath())
+			}
+			return nil
+		}
+		if cmd.RunE == nil && cmd.Run == nil {
+			cmd.RunE = func(c *cobra.Command, a []string) error {
+				_ = c.Help()
+				return cmdutil.Usagef("%s needs a subcommand", c.CommandPath())
+			}
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
+}
+
+// serveCmd runs `atoauth serve`, whose flags are its own (see serve.Usage).
+func serveCmd(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:                "serve [flags]",
+		Short:              "Run the web app (\"Sign in with Bluesky\") on http://127.0.0.1:8080",
+		Example:            "  atoauth serve\n  atoauth serve --help",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := serve.Main(cmd.Context(), args, f.IO.Out, f.IO.ErrOut)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			if errors.Is(err, serve.ErrUsage) {
+				return &cmdutil.UsageError{Err: err}
+			}
+			return err
+		},
+	}
+}
+
+// keygenCmd runs `atoauth keygen`, whose flags are its own (see
+// keygen.Usage).
+func keygenCmd(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:                "keygen [--kid KID] FILE",
+		Short:              "Write a new ES256 client key (JWK, mode 0600) for a confidential 'atoauth serve'",
+		Example:            "  atoauth keygen /etc/atoauth/client-key.jwk\n  atoauth keygen --help",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := keygen.Main(cmd.Context(), args, f.IO.Out, f.IO.ErrOut)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			if errors.Is(err, keygen.ErrUsage) {
+				return &cmdutil.UsageError{Err: err}
+			}
+			return err
+		},
+	}
+}
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
+	defer f.Close()
+	cmd := NewCmd(f)
+	cmd.SetArgs(args)
+	if len(args) == 0 {
+		_ = cmd.Help()
+		return cmdutil.ExitUsage
+	}
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = &cmdutil.UsageError{Err: err}
+	}
+	code := cmdutil.ExitCode(err)
+	switch {
+	case code == cmdutil.ExitUsage:
+		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
+	case errors.Is(err, doctor.ErrChecksFailed):
+		// doctor has printed its findings.
+	default:
+		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
+	}
+	return code
+}
+
+// OpenBrowser opens url with the platform's opener.
+func OpenBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		if b := os.Getenv("BROWSER"); b != "" {
+			cmd = exec.Command(b, url)
+		} else {
+			cmd = exec.Command("xdg-open", url)
+		}
+	}
+	return cmd.Start()
+}

@@ -1,0 +1,91 @@
+// Package whoami implements `atoauth whoami`.
+package whoami
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	"github.com/spf13/cobra"
+)
+
+// Options are the inputs of `atoauth whoami`.
+type Options struct {
+	Factory *cmdutil.Factory
+	JSON    bool
+}
+
+// NewCmd returns the command.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "whoami",
+		Short: "Show the signed-in account and its session",
+		Example: `  atoauth whoami
+  atoauth whoami --json | jq -r .did`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return Run(cmd.Context(), o) },
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// Info is what whoami prints.
+type Info struct {
+	DID         string    `json:"did"`
+	Handle      string    `json:"handle"`
+	PDS         string    `json:"pds"`
+	Issuer      string    `json:"issuer"`
+	Scopes      []string  `json:"scopes"`
+	ExpiresAt   time.Time `json:"access_token_expires_at"`
+	CreatedAt   time.Time `json:"session_created_at"`
+	Session     string    `json:"session"`
+	ClientKeyID string    `json:"client_key_id,omitempty"`
+}
+
+// Run prints the session.
+func Run(ctx context.Context, o *Options) error {
+	f := o.Factory
+	s, err := f.Session(ctx)
+	if err != nil {
+		return err
+	}
+	i := s.Info()
+	info := Info{
+		DID: i.DID.String(), Handle: i.Handle.String(), PDS: i.PDS, Issuer: i.Issuer,
+		Scopes: strings.Fields(i.Scope), ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt,
+		Session: shortID(i.ID), ClientKeyID: i.ClientKeyID,
+	}
+	if o.JSON {
+		return cmdutil.PrintJSON(f.IO.Out, info)
+	}
+	now := time.Now()
+	if f.Now != nil {
+		now = f.Now()
+	}
+	w := f.IO.Out
+	fmt.Fprintf(w, "Handle:   %s\n", info.Handle)
+	fmt.Fprintf(w, "DID:      %s\n", info.DID)
+	fmt.Fprintf(w, "PDS:      %s\n", info.PDS)
+	fmt.Fprintf(w, "Issuer:   %s\n", info.Issuer)
+	fmt.Fprintf(w, "Scopes:   %s\n", strings.Join(info.Scopes, " "))
+	if !info.ExpiresAt.IsZero() {
+		left := info.ExpiresAt.Sub(now).Round(time.Second)
+		state := "expires in " + left.String()
+		if left <= 0 {
+			state = "expired; refreshed on the next request"
+		}
+		fmt.Fprintf(w, "Token:    %s (%s)\n", info.ExpiresAt.Local().Format(time.RFC3339), state)
+	}
+	fmt.Fprintf(w, "Session:  %s, signed in %s ago\n", info.Session, now.Sub(info.CreatedAt).Round(time.Second))
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
