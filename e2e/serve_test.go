@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,7 +31,8 @@ func TestServeInABrowser(t *testing.T) {
 		done <- serve.Run(ctx, &serve.Options{
 			Addr: "127.0.0.1:0", Scope: "atproto transition:generic",
 			PLCURL: n.PLCURL, HandleResolver: n.PDSURL, InsecureDev: true,
-		}, &out, io.Discard)
+			Store: filepath.Join(t.TempDir(), "atoauth.db"),
+		}, &out, testWriter{t})
 	}()
 	defer func() {
 		cancel()

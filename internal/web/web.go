@@ -1,230 +1,428 @@
 // Package web is the atoauth web app: "Sign in with Bluesky" done as a
 // backend-for-frontend. Tokens stay on the server; the browser holds only
-// an opaque session cookie.
+// an opaque, random session id in an HttpOnly cookie.
+//
+// The app signs people in (and up, with prompt=create), shows their
+// profile, lets them post with images, delete posts, edit their profile,
+// browse their repository and read their timeline through their PDS, and
+// explains the session it holds for them. Pages are server-rendered and
+// work without JavaScript. Every POST is protected against cross-site
+// requests twice: by http.CrossOriginProtection and by a per-session form
+// token.
+//
+// ClientConfig builds the OAuth client configuration (loopback
+// development client, or a web client served from a public URL, public or
+// confidential); New builds the handler.
 package web
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/xrpc"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-const (
-	sessionCookie = "atoauth_session"
-	stateCookie   = "atoauth_state"
-)
+//go:embed static
+var staticFS embed.FS
 
-// App serves the pages. Create it with New.
-type App struct {
-	client *atoauth.Client
-	log    *slog.Logger
-	secure bool // set the Secure attribute on cookies
-	tmpl   *template.Template
-	mux    *http.ServeMux
-	cop    *http.CrossOriginProtection
-	host   string // canonical host[:port]; requests to another host are redirected there
-}
-
-// Options configures New.
+// Options configures New. Client is required; the rest has defaults.
 type Options struct {
-	Client       *atoauth.Client
-	Logger       *slog.Logger
+	// Client is the OAuth client (see ClientConfig).
+	Client *atoauth.Client
+	// Logger receives one record per request (request id, method, path,
+	// status, duration; never a query string, cookie, token or code) and
+	// the app's warnings. Default: discard.
+	Logger *slog.Logger
+	// SecureCookie sets the Secure attribute on cookies (and the __Host-
+	// name prefix). Implied by an https PublicURL.
 	SecureCookie bool
 	// CanonicalHost, when set, is the host[:port] the app must be reached
-	// at (cookies are per host): a loopback client redirects to
-	// 127.0.0.1:<port>, so visits to localhost:<port> are sent there.
+	// at (cookies are per host): GET requests for another host are
+	// redirected there. A loopback client redirects to 127.0.0.1:<port>,
+	// so visits to localhost:<port> are sent there. Default: the host of
+	// PublicURL.
 	CanonicalHost string
+	// PublicURL is the origin the app is reached at in production
+	// ("https://app.example.com"), as given to ClientConfig. It makes
+	// cookies Secure when https, sets CanonicalHost, trusts that origin
+	// for cross-origin checks (so a proxy may rewrite Host) and sends
+	// Strict-Transport-Security.
+	PublicURL string
+	// TrustProxy makes the app believe the X-Forwarded-For and
+	// X-Forwarded-Host headers of a reverse proxy in front of it: the
+	// client address (for the sign-in rate limit and the logs) is the
+	// last X-Forwarded-For entry, and the host is X-Forwarded-Host. Set it
+	// only when every request comes through that proxy.
+	TrustProxy bool
+	// AppView is the service reference of the AppView the PDS forwards
+	// app.bsky.* reads to, such as "did:web:api.bsky.app#bsky_appview"
+	// (the default).
+	AppView string
+	// SignInLimit is how many sign-in attempts one client address may
+	// start per minute (default 10; negative: no limit).
+	SignInLimit int
+	// SignUpServer is the server the "create account" page suggests
+	// (default "https://bsky.social").
+	SignUpServer string
 }
 
-// New returns the app's handler.
+// App is the web app, an http.Handler. Create it with New.
+type App struct {
+	client       *atoauth.Client
+	log          *slog.Logger
+	secure       bool
+	hsts         bool
+	host         string
+	trustProxy   bool
+	services     map[string]string
+	signUpServer string
+	confidential bool
+
+	pages   map[string]*template.Template
+	asset   string // version of the static files, for cache busting
+	static  http.Handler
+	mux     *http.ServeMux
+	cop     *http.CrossOriginProtection
+	limiter *limiter
+	csp     string
+
+	sessionCookie string
+	stateCookie   string
+	sessionMaxAge time.Duration
+}
+
+// Cookie names; with Secure cookies they carry the __Host- prefix, which
+// browsers only accept from https with Path=/ and no Domain.
+const (
+	sessionCookieName = "atoauth_session"
+	stateCookieName   = "atoauth_state"
+)
+
+// New checks opts and returns the app.
 func New(opts Options) (*App, error) {
-	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"words": strings.Fields,
-	}).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
+	if opts.Client == nil {
+		return nil, errors.New("web: Options.Client is required")
 	}
-	a := &App{client: opts.Client, log: opts.Logger, secure: opts.SecureCookie, tmpl: tmpl, mux: http.NewServeMux(),
-		cop: http.NewCrossOriginProtection(), host: opts.CanonicalHost}
+	a := &App{
+		client:       opts.Client,
+		log:          opts.Logger,
+		secure:       opts.SecureCookie,
+		host:         opts.CanonicalHost,
+		trustProxy:   opts.TrustProxy,
+		signUpServer: opts.SignUpServer,
+		mux:          http.NewServeMux(),
+		cop:          http.NewCrossOriginProtection(),
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.mux.HandleFunc("GET /{$}", a.home)
-	a.mux.HandleFunc("POST /login", a.login)
-	a.mux.HandleFunc("GET /callback", a.callback)
-	a.mux.HandleFunc("POST /post", a.post)
-	a.mux.HandleFunc("POST /logout", a.logout)
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	a.mux.Handle("GET /oauth-client-metadata.json", a.client.MetadataHandler())
+	if a.signUpServer == "" {
+		a.signUpServer = "https://bsky.social"
+	}
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("web: Options.PublicURL %q is not an http(s) origin", opts.PublicURL)
+		}
+		if u.Scheme == "https" {
+			a.secure, a.hsts = true, true
+		}
+		if a.host == "" {
+			a.host = u.Host
+		}
+		if err := a.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	if opts.AppView != "" {
+		if err := xrpc.CheckServiceRef(opts.AppView); err != nil {
+			return nil, fmt.Errorf("web: Options.AppView: %w", err)
+		}
+		a.services = map[string]string{"app.bsky.": opts.AppView}
+	}
+	md := a.client.Metadata()
+	a.confidential = md.TokenEndpointAuthMethod == "private_key_jwt"
+	a.sessionCookie, a.stateCookie = sessionCookieName, stateCookieName
+	if a.secure {
+		a.sessionCookie, a.stateCookie = "__Host-"+sessionCookieName, "__Host-"+stateCookieName
+	}
+	// The reference server keeps a public client's session for two weeks
+	// and a confidential client's for up to two years; the cookie need not
+	// outlive that.
+	a.sessionMaxAge = 14 * 24 * time.Hour
+	if a.confidential {
+		a.sessionMaxAge = 365 * 24 * time.Hour
+	}
+
+	limit := opts.SignInLimit
+	if limit == 0 {
+		limit = 10
+	}
+	if limit > 0 {
+		a.limiter = newLimiter(limit, time.Minute, time.Now)
+	}
+
+	if err := a.loadTemplates(); err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	a.asset = assetVersion(static)
+	a.static = http.StripPrefix("/static/", http.FileServerFS(static))
+
+	a.csp = contentSecurityPolicy(a.secure)
+	a.cop.SetDenyHandler(http.HandlerFunc(a.crossOriginDenied))
+	a.routes(md.RedirectURIs)
 	return a, nil
 }
 
-// ServeHTTP adds security headers and cross-origin protection, then
-// dispatches.
+func (a *App) routes(redirectURIs []string) {
+	m := a.mux
+	m.HandleFunc("GET /{$}", a.home)
+	m.HandleFunc("POST /login", a.login)
+	m.HandleFunc("GET /signup", a.signupPage)
+	m.HandleFunc("POST /signup", a.signup)
+	var callbacks []string
+	for _, r := range redirectURIs {
+		if u, err := url.Parse(r); err == nil && u.Path != "" && !slices.Contains(callbacks, u.Path) {
+			callbacks = append(callbacks, u.Path)
+			m.HandleFunc("GET "+u.Path, a.callback)
+		}
+	}
+	m.HandleFunc("POST /post", a.signedIn(a.post))
+	m.HandleFunc("POST /post/delete", a.signedIn(a.deletePost))
+	m.HandleFunc("GET /profile", a.signedIn(a.profilePage))
+	m.HandleFunc("POST /profile", a.signedIn(a.saveProfile))
+	m.HandleFunc("GET /records", a.signedIn(a.collections))
+	m.HandleFunc("GET /records/{collection}", a.signedIn(a.records))
+	m.HandleFunc("GET /records/{collection}/{rkey}", a.signedIn(a.record))
+	m.HandleFunc("GET /session", a.signedIn(a.sessionPage))
+	m.HandleFunc("POST /logout", a.logout)
+	m.HandleFunc("POST /logout/all", a.signedIn(a.logoutAll))
+	m.HandleFunc("GET /healthz", a.healthz)
+	m.Handle("GET /static/", a.staticHandler())
+	m.Handle("GET "+MetadataPath, a.client.MetadataHandler())
+	if a.confidential {
+		m.Handle("GET "+JWKSPath, a.client.JWKSHandler())
+	}
+	m.HandleFunc("/", a.notFound)
+}
+
+// contentSecurityPolicy allows nothing inline: styles and scripts come
+// from /static only. Images may come from any https host (AppView CDN
+// avatars, blobs on the PDS). The sign-in form's redirect goes to the
+// account's authorization server, anywhere on https. Over plain http
+// (development), http hosts are allowed for images and the sign-in
+// redirect too, since a local PDS speaks http.
+func contentSecurityPolicy(secure bool) string {
+	remote := "https:"
+	if !secure {
+		remote = "https: http:"
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: " + remote +
+		"; connect-src 'self'; form-action 'self' " + remote + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// ServeHTTP gives the request an id, logs it, sets the security headers,
+// sends visitors to the canonical host, applies cross-origin protection
+// to unsafe methods and dispatches.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self' https: http://127.0.0.1:* http://localhost:*")
+	start := time.Now()
+	id := newRequestID()
+	if a.trustProxy {
+		// Keep the proxy's request id, so that its logs and ours match.
+		if pid := r.Header.Get("X-Request-Id"); requestIDRE.MatchString(pid) {
+			id = pid
+		}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		a.log.LogAttrs(r.Context(), level, "request",
+			slog.String("id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), // never the query: a callback's carries the code
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client", a.clientAddr(r)),
+		)
+	}()
+
+	h := rec.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("Content-Security-Policy", a.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	if a.host != "" && r.Host != a.host && r.Method == http.MethodGet {
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+	if a.hsts {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if host := a.requestHost(r); a.host != "" && host != a.host && r.URL.Path != "/healthz" &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		u := *r.URL
 		u.Scheme, u.Host = "http", a.host
 		if a.secure {
 			u.Scheme = "https"
 		}
-		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
+		http.Redirect(rec, r, u.String(), http.StatusTemporaryRedirect)
 		return
 	}
-	a.cop.Handler(a.mux).ServeHTTP(w, r)
+	a.cop.Handler(a.mux).ServeHTTP(rec, r)
 }
 
-type page struct {
-	Error   string
-	Notice  string
-	Session *atoauth.SessionInfo
-	Input   string
-}
-
-func (a *App) render(w http.ResponseWriter, status int, p page) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := a.tmpl.ExecuteTemplate(w, "page.html", p); err != nil {
-		a.log.Error("render", "err", err)
-	}
-}
-
-func (a *App) session(r *http.Request) *atoauth.Session {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil
-	}
-	s, err := a.client.Session(r.Context(), c.Value)
-	if err != nil {
-		return nil
-	}
-	return s
-}
-
-func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
-}
-
-func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	p := page{Notice: r.URL.Query().Get("notice")}
-	if s := a.session(r); s != nil {
-		info := s.Info()
-		p.Session = &info
-	}
-	a.render(w, http.StatusOK, p)
-}
-
-func (a *App) login(w http.ResponseWriter, r *http.Request) {
-	input := strings.TrimSpace(r.FormValue("identifier"))
-	if input == "" {
-		a.render(w, http.StatusBadRequest, page{Error: "Enter your handle (like alice.bsky.social), your DID, or your server's URL."})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	auth, err := a.client.Start(ctx, input, nil)
-	if err != nil {
-		a.log.Info("sign-in could not start", "err", err)
-		a.render(w, http.StatusBadRequest, page{Error: explain(err), Input: input})
-		return
-	}
-	a.setCookie(w, stateCookie, auth.State, 600)
-	http.Redirect(w, r, auth.URL, http.StatusSeeOther)
-}
-
-func (a *App) callback(w http.ResponseWriter, r *http.Request) {
-	st, _ := r.Cookie(stateCookie)
-	state := ""
-	if st != nil {
-		state = st.Value
-	}
-	if state == "" {
-		a.render(w, http.StatusBadRequest, page{Error: "This sign-in was not started in this browser. Please sign in again."})
-		return
-	}
-	a.setCookie(w, stateCookie, "", -1)
-	s, err := a.client.Callback(r.Context(), r.URL.Query(), &atoauth.CallbackOptions{State: state})
-	if err != nil {
-		a.log.Info("sign-in failed", "err", err)
-		a.render(w, http.StatusBadRequest, page{Error: explain(err)})
-		return
-	}
-	a.setCookie(w, sessionCookie, s.ID(), 0)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (a *App) post(w http.ResponseWriter, r *http.Request) {
-	s := a.session(r)
-	if s == nil {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	text := strings.TrimSpace(r.FormValue("text"))
-	if text == "" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	body := fmt.Sprintf(`{"repo":%q,"collection":"app.bsky.feed.post","record":{"$type":"app.bsky.feed.post","text":%q,"createdAt":%q}}`,
-		s.DID(), text, time.Now().UTC().Format(time.RFC3339Nano))
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, s.PDS()+"/xrpc/com.atproto.repo.createRecord", strings.NewReader(body))
-	if err != nil {
-		a.render(w, http.StatusInternalServerError, page{Error: err.Error()})
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.HTTPClient().Do(req)
-	if err != nil {
-		info := s.Info()
-		a.render(w, http.StatusBadGateway, page{Error: explain(err), Session: &info})
-		return
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		info := s.Info()
-		a.render(w, http.StatusBadGateway, page{Error: fmt.Sprintf("Your server refused the post (HTTP %d): %s", resp.StatusCode, msg), Session: &info})
-		return
-	}
-	http.Redirect(w, r, "/?notice=Posted.", http.StatusSeeOther)
-}
-
-func (a *App) logout(w http.ResponseWriter, r *http.Request) {
-	if s := a.session(r); s != nil {
-		if err := s.Logout(r.Context()); err != nil {
-			a.log.Warn("sign-out", "err", err)
+// requestHost is the host the browser asked for.
+func (a *App) requestHost(r *http.Request) string {
+	if a.trustProxy {
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			return strings.TrimSpace(strings.Split(fh, ",")[0])
 		}
 	}
-	a.setCookie(w, sessionCookie, "", -1)
-	http.Redirect(w, r, "/?notice=Signed+out.", http.StatusSeeOther)
+	return r.Host
 }
 
-// explain turns an error into a sentence for the page.
-func explain(err error) string {
-	var ce *atoauth.CallbackError
-	switch {
-	case errors.As(err, &ce) && ce.Code == "access_denied":
-		return "You declined the sign-in. Nothing was shared."
-	case errors.Is(err, atoauth.ErrInvalidState):
-		return "This sign-in link has expired or was already used. Please sign in again."
-	case errors.Is(err, atoauth.ErrSessionExpired):
-		return "Your session has ended. Please sign in again."
+// clientAddr is the browser's IP address: the connection's peer, or
+// behind a trusted proxy the address that proxy appended to
+// X-Forwarded-For.
+func (a *App) clientAddr(r *http.Request) string {
+	if a.trustProxy {
+		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
+			parts := strings.Split(vs[len(vs)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
 	}
-	return err.Error()
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type requestIDKey struct{}
+
+// requestIDRE is what a request id from a trusted proxy may look like.
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID returns the id ServeHTTP gave the request.
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+// logger returns the app's logger with the request's id.
+func (a *App) logger(r *http.Request) *slog.Logger { return a.log.With("id", requestID(r)) }
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, "ok\n")
+}
+
+func (a *App) staticHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("v") == a.asset {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=300")
+		}
+		a.static.ServeHTTP(w, r)
+	})
+}
+
+// assetVersion hashes the static files, so that their URLs change when
+// they do.
+func assetVersion(fsys fs.FS) string {
+	h := sha256.New()
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(fsys, p)
+			io.WriteString(h, p)
+			h.Write(b)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// setCookie sets an HttpOnly, SameSite=Lax cookie (Secure over https).
+func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode}
+	switch {
+	case maxAge < 0:
+		c.MaxAge = -1
+	case maxAge > 0:
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+func (a *App) clearCookie(w http.ResponseWriter, name string) { a.setCookie(w, name, "", -1) }
+
+func cookieValue(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }

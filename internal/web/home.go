@@ -1,0 +1,482 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/agent"
+	"github.com/atoauth/atoauth/xrpc"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// maxImageBytes is the largest image a post or avatar may have
+// (app.bsky.embed.images and app.bsky.actor.profile: 1,000,000 bytes).
+const maxImageBytes = 1_000_000
+
+// Timeouts of the calls a page makes: the PDS answers itself, the
+// AppView is reached through it and may be slow or absent.
+const (
+	pdsTimeout     = 10 * time.Second
+	appViewTimeout = 6 * time.Second
+	writeTimeout   = 60 * time.Second
+)
+
+type homePage struct {
+	Profile    profileCard
+	Draft      draft
+	ImageSlots []int
+	Languages  []language
+	Posts      []postItem
+	PostsError string
+	Timeline   timeline
+}
+
+type profileCard struct {
+	DisplayName string
+	Handle      string
+	DID         string
+	PDSHost     string
+	Avatar      string // URL
+	Initial     string // shown when there is no avatar
+	Description string
+	HasCounts   bool
+	Followers   int64
+	Follows     int64
+	Posts       int64
+}
+
+type draft struct {
+	Text string
+	Lang string
+}
+
+type language struct {
+	Tag, Name string
+	Selected  bool
+}
+
+type postItem struct {
+	RKey      string
+	Text      string
+	CreatedAt time.Time
+	Images    []imageView
+	Langs     []string
+}
+
+type imageView struct {
+	URL, Alt string
+}
+
+type timeline struct {
+	Items []feedItem
+	// Unavailable explains why there is no timeline (no AppView, no
+	// permission); "" when it loaded.
+	Unavailable string
+}
+
+type feedItem struct {
+	AuthorName   string
+	AuthorHandle string
+	Avatar       string
+	Initial      string
+	Text         string
+	CreatedAt    time.Time
+	Images       []imageView
+	RepostedBy   string
+}
+
+// languages offered by the composer; any other BCP 47 tag is accepted
+// too.
+var languages = []struct{ Tag, Name string }{
+	{"", "Not set"}, {"en", "English"}, {"es", "Español"}, {"pt", "Português"}, {"fr", "Français"},
+	{"de", "Deutsch"}, {"it", "Italiano"}, {"nl", "Nederlands"}, {"sv", "Svenska"}, {"fi", "Suomi"},
+	{"pl", "Polski"}, {"uk", "Українська"}, {"ru", "Русский"}, {"tr", "Türkçe"}, {"ar", "العربية"},
+	{"hi", "हिन्दी"}, {"id", "Bahasa Indonesia"}, {"ja", "日本語"}, {"ko", "한국어"}, {"zh", "中文"},
+}
+
+// languageOptions marks the selected language: the draft's, or the
+// browser's preferred one.
+func languageOptions(selected string, r *http.Request) []language {
+	if selected == "" {
+		selected = preferredLanguage(r.Header.Get("Accept-Language"))
+	}
+	out := make([]language, len(languages))
+	found := false
+	for i, l := range languages {
+		out[i] = language{Tag: l.Tag, Name: l.Name, Selected: l.Tag == selected}
+		found = found || out[i].Selected
+	}
+	if !found && selected != "" {
+		out = append(out, language{Tag: selected, Name: selected, Selected: true})
+	}
+	return out
+}
+
+// preferredLanguage is the primary subtag of the first language of an
+// Accept-Language header that the composer offers.
+func preferredLanguage(h string) string {
+	for _, part := range strings.Split(h, ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		for _, l := range languages {
+			if l.Tag != "" && l.Tag == primary {
+				return primary
+			}
+		}
+	}
+	return ""
+}
+
+// renderHome loads and shows the home page: the profile card, the
+// composer, the account's recent posts and its timeline, fetched
+// concurrently.
+func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, status int, errMsg string, d *draft) {
+	p := homePage{ImageSlots: []int{1, 2, 3, 4}}
+	if d != nil {
+		p.Draft = *d
+	}
+	p.Languages = languageOptions(p.Draft.Lang, r)
+	var wg sync.WaitGroup
+	var profileErr, postsErr, timelineErr error
+	wg.Go(func() { p.Profile, profileErr = a.loadProfileCard(r.Context(), s) })
+	wg.Go(func() { p.Posts, postsErr = a.loadPosts(r.Context(), s) })
+	wg.Go(func() { p.Timeline.Items, timelineErr = a.loadTimeline(r.Context(), s) })
+	wg.Wait()
+	for _, err := range []error{profileErr, postsErr, timelineErr} {
+		if sessionEnded(err) {
+			a.endSession(w, r)
+			return
+		}
+	}
+	if profileErr != nil {
+		a.logger(r).Info("home: profile", "err", profileErr)
+	}
+	if postsErr != nil {
+		a.logger(r).Info("home: recent posts", "err", postsErr)
+		p.PostsError = explainAction(postsErr, "load your posts")
+	}
+	if timelineErr != nil {
+		a.logger(r).Info("home: timeline", "err", timelineErr)
+		p.Timeline.Unavailable = timelineUnavailable(timelineErr)
+	}
+	a.render(w, r, status, "home", &view{Title: "Home", Nav: "home", Account: s.account(), CSRF: s.csrf, Error: errMsg, Data: p})
+}
+
+func timelineUnavailable(err error) string {
+	switch {
+	case errors.Is(err, xrpc.ErrNoService):
+		return "Your server could not reach an AppView — the service that assembles timelines — so there is nothing to show here. Posting, your profile and your records work without it."
+	case errors.Is(err, atoauth.ErrScopeMissing):
+		return "This app was not given permission to read your timeline."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The AppView did not answer in time. Reload the page to try again."
+	}
+	return explainAction(err, "load your timeline")
+}
+
+// endSession handles a session the server has ended: the cookie goes and
+// the person is asked to sign in again.
+func (a *App) endSession(w http.ResponseWriter, r *http.Request) {
+	a.clearCookie(w, a.sessionCookie)
+	http.Redirect(w, r, "/?notice=session-ended", http.StatusSeeOther)
+}
+
+// loadProfileCard reads the profile from the AppView (with CDN avatar
+// URLs), falling back to the profile record in the repo when no AppView
+// answers. The card is filled in either way.
+func (a *App) loadProfileCard(ctx context.Context, s *session) (profileCard, error) {
+	c := profileCard{Handle: s.info.Handle.String(), DID: s.info.DID.String(), PDSHost: hostOf(s.info.PDS)}
+	defer func() {
+		name := c.DisplayName
+		if name == "" {
+			name = c.Handle
+		}
+		c.Initial = initial(name)
+	}()
+	actx, cancel := context.WithTimeout(ctx, appViewTimeout)
+	pv, err := s.agent.GetProfile(actx, "")
+	cancel()
+	if err == nil {
+		c.DisplayName, c.Avatar, c.Description = pv.DisplayName, pv.Avatar, pv.Description
+		c.HasCounts, c.Followers, c.Follows, c.Posts = true, pv.FollowersCount, pv.FollowsCount, pv.PostsCount
+		return c, nil
+	}
+	if sessionEnded(err) {
+		return c, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, pdsTimeout)
+	defer cancel()
+	rec, _, rerr := s.agent.GetProfileRecord(pctx)
+	switch {
+	case rerr == nil:
+		c.DisplayName, c.Description = rec.DisplayName, rec.Description
+		if rec.Avatar != nil {
+			c.Avatar = blobURL(s.info.PDS, s.info.DID, rec.Avatar.CID())
+		}
+	case errors.Is(rerr, xrpc.ErrRecordNotFound):
+	default:
+		return c, errors.Join(err, rerr)
+	}
+	return c, err
+}
+
+func (a *App) loadPosts(ctx context.Context, s *session) ([]postItem, error) {
+	ctx, cancel := context.WithTimeout(ctx, pdsTimeout)
+	defer cancel()
+	page, err := s.agent.ListRecordsPage(ctx, "", "app.bsky.feed.post", &agent.ListOptions{Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]postItem, 0, len(page.Records))
+	for _, rec := range page.Records {
+		var v struct {
+			Text      string          `json:"text"`
+			CreatedAt string          `json:"createdAt"`
+			Langs     []string        `json:"langs"`
+			Embed     json.RawMessage `json:"embed"`
+		}
+		if rec.Decode(&v) != nil {
+			continue
+		}
+		it := postItem{RKey: rkeyOf(rec.URI), Text: v.Text, Langs: v.Langs}
+		it.CreatedAt, _ = time.Parse(time.RFC3339Nano, v.CreatedAt)
+		it.Images = recordImages(v.Embed, s.info.PDS, s.info.DID)
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// recordImages finds the images of a post record's embed (images, or
+// the media of a record-with-media) as getBlob URLs on the PDS.
+func recordImages(embed json.RawMessage, pds string, did syntax.DID) []imageView {
+	var e struct {
+		Images []struct {
+			Alt   string      `json:"alt"`
+			Image *agent.Blob `json:"image"`
+		} `json:"images"`
+		Media json.RawMessage `json:"media"`
+	}
+	if len(embed) == 0 || json.Unmarshal(embed, &e) != nil {
+		return nil
+	}
+	if len(e.Images) == 0 && len(e.Media) > 0 {
+		return recordImages(e.Media, pds, did)
+	}
+	var out []imageView
+	for _, im := range e.Images {
+		if im.Image != nil && im.Image.CID() != "" {
+			out = append(out, imageView{URL: blobURL(pds, did, im.Image.CID()), Alt: im.Alt})
+		}
+	}
+	return out
+}
+
+func (a *App) loadTimeline(ctx context.Context, s *session) ([]feedItem, error) {
+	ctx, cancel := context.WithTimeout(ctx, appViewTimeout)
+	defer cancel()
+	feed, err := s.agent.GetTimeline(ctx, &agent.FeedOptions{Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]feedItem, 0, len(feed.Items))
+	for _, it := range feed.Items {
+		p := it.Post
+		fi := feedItem{AuthorName: p.Author.DisplayName, AuthorHandle: p.Author.Handle, Avatar: p.Author.Avatar, Text: p.Text()}
+		if fi.AuthorName == "" {
+			fi.AuthorName = p.Author.Handle
+		}
+		fi.Initial = initial(fi.AuthorName)
+		var rec struct {
+			CreatedAt string `json:"createdAt"`
+		}
+		_ = json.Unmarshal(p.Record, &rec)
+		fi.CreatedAt, _ = time.Parse(time.RFC3339Nano, rec.CreatedAt)
+		fi.Images = viewImages(p.Embed)
+		var reason struct {
+			Type string                 `json:"$type"`
+			By   agent.ProfileViewBasic `json:"by"`
+		}
+		if json.Unmarshal(it.Reason, &reason) == nil && strings.HasSuffix(reason.Type, "#reasonRepost") {
+			fi.RepostedBy = orDefault(reason.By.DisplayName, reason.By.Handle)
+		}
+		out = append(out, fi)
+	}
+	return out, nil
+}
+
+// viewImages finds the thumbnails of an AppView embed view.
+func viewImages(embed json.RawMessage) []imageView {
+	var e struct {
+		Images []struct {
+			Thumb string `json:"thumb"`
+			Alt   string `json:"alt"`
+		} `json:"images"`
+		Media json.RawMessage `json:"media"`
+	}
+	if len(embed) == 0 || json.Unmarshal(embed, &e) != nil {
+		return nil
+	}
+	if len(e.Images) == 0 && len(e.Media) > 0 {
+		return viewImages(e.Media)
+	}
+	var out []imageView
+	for _, im := range e.Images {
+		if im.Thumb != "" {
+			out = append(out, imageView{URL: im.Thumb, Alt: im.Alt})
+		}
+	}
+	return out
+}
+
+// post publishes a post with up to four images, their alt texts and a
+// language.
+func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
+	d := draft{Text: strings.TrimSpace(r.PostFormValue("text")), Lang: strings.TrimSpace(r.PostFormValue("lang"))}
+	fail := func(status int, msg string) { a.renderHome(w, r, s, status, msg, &d) }
+	var images []agent.Image
+	for i := 1; i <= agent.MaxImages; i++ {
+		data, mt, err := formImage(r, fmt.Sprintf("image%d", i), imageTypes)
+		if err != nil {
+			fail(http.StatusBadRequest, fmt.Sprintf("Image %d: %v", i, err))
+			return
+		}
+		if data == nil {
+			continue
+		}
+		alt := strings.TrimSpace(r.PostFormValue(fmt.Sprintf("alt%d", i)))
+		images = append(images, agent.Image{Data: bytes.NewReader(data), MimeType: mt, Alt: alt})
+	}
+	if d.Text == "" && len(images) == 0 {
+		fail(http.StatusBadRequest, "Write something or add an image first.")
+		return
+	}
+	opts := &agent.PostOptions{Images: images}
+	if d.Lang != "" {
+		if _, err := syntax.ParseLanguage(d.Lang); err != nil {
+			fail(http.StatusBadRequest, "Choose a language from the list.")
+			return
+		}
+		opts.Langs = []string{d.Lang}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	res, err := s.agent.Post(ctx, d.Text, opts)
+	if sessionEnded(err) {
+		a.endSession(w, r)
+		return
+	}
+	if err != nil {
+		a.logger(r).Info("post failed", "err", err)
+		fail(http.StatusBadGateway, explainAction(err, "post"))
+		return
+	}
+	a.logger(r).Info("posted", "did", s.info.DID, "uri", res.URI, "images", len(images))
+	http.Redirect(w, r, "/?notice=posted", http.StatusSeeOther)
+}
+
+// imageTypes are the image types a post may embed.
+var imageTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+// formImage reads an uploaded image of the multipart form: nil when the
+// field is empty, an error a person can act on when it is not an image
+// of the allowed types or larger than maxImageBytes.
+func formImage(r *http.Request, field string, allowed []string) ([]byte, string, error) {
+	f, _, err := r.FormFile(field)
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", errors.New("the upload could not be read")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxImageBytes+1))
+	if err != nil {
+		return nil, "", errors.New("the upload could not be read")
+	}
+	if len(data) == 0 {
+		return nil, "", nil
+	}
+	if len(data) > maxImageBytes {
+		return nil, "", errors.New("the picture is larger than 1 MB; make it smaller and try again")
+	}
+	mt := http.DetectContentType(data)
+	for _, t := range allowed {
+		if mt == t {
+			return data, mt, nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, t := range allowed {
+		names[i] = strings.ToUpper(strings.TrimPrefix(t, "image/"))
+	}
+	return nil, "", fmt.Errorf("this is not a %s picture", joinOr(names))
+}
+
+func joinOr(w []string) string {
+	if len(w) < 2 {
+		return strings.Join(w, "")
+	}
+	return strings.Join(w[:len(w)-1], ", ") + " or " + w[len(w)-1]
+}
+
+func (a *App) deletePost(w http.ResponseWriter, r *http.Request, s *session) {
+	rkey := r.PostFormValue("rkey")
+	if _, err := syntax.ParseRecordKey(rkey); err != nil {
+		a.renderHome(w, r, s, http.StatusBadRequest, "That post does not exist.", nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	_, err := s.agent.DeleteRecord(ctx, "app.bsky.feed.post", rkey, nil)
+	if sessionEnded(err) {
+		a.endSession(w, r)
+		return
+	}
+	if err != nil {
+		a.logger(r).Info("delete failed", "err", err)
+		a.renderHome(w, r, s, http.StatusBadGateway, explainAction(err, "delete the post"), nil)
+		return
+	}
+	a.logger(r).Info("post deleted", "did", s.info.DID, "rkey", rkey)
+	http.Redirect(w, r, "/?notice=deleted", http.StatusSeeOther)
+}
+
+// blobURL is the PDS's public URL of a blob (com.atproto.sync.getBlob),
+// for images when no AppView CDN URL is known.
+func blobURL(pds string, did syntax.DID, cid string) string {
+	return pds + "/xrpc/com.atproto.sync.getBlob?" + url.Values{"did": {did.String()}, "cid": {cid}}.Encode()
+}
+
+func hostOf(origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return origin
+	}
+	return u.Host
+}
+
+func rkeyOf(uri string) string {
+	u, err := syntax.ParseATURI(uri)
+	if err != nil {
+		return ""
+	}
+	return u.RecordKey().String()
+}
+
+// initial is the letter shown in place of a missing avatar.
+func initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}

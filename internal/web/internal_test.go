@@ -1,0 +1,160 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/xrpc"
+)
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLimiter(3, time.Minute, func() time.Time { return now })
+	for i := range 3 {
+		if ok, _ := l.allow("a"); !ok {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	ok, wait := l.allow("a")
+	if ok || wait <= 0 || wait > 20*time.Second {
+		t.Fatalf("4th: %v %v", ok, wait)
+	}
+	if ok, _ := l.allow("b"); !ok {
+		t.Fatal("another key is limited")
+	}
+	now = now.Add(20 * time.Second) // one token back
+	if ok, _ := l.allow("a"); !ok {
+		t.Fatal("no token after the refill")
+	}
+	if ok, _ := l.allow("a"); ok {
+		t.Fatal("two tokens after one refill")
+	}
+	now = now.Add(time.Hour) // never more than the burst
+	for range 3 {
+		l.allow("a")
+	}
+	if ok, _ := l.allow("a"); ok {
+		t.Fatal("the burst grew")
+	}
+}
+
+func TestLimiterMemoryIsBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLimiter(1, time.Minute, func() time.Time { return now })
+	for i := range maxTracked + 10 {
+		l.allow(fmt.Sprint(i))
+	}
+	if len(l.buckets) > maxTracked {
+		t.Fatalf("%d buckets", len(l.buckets))
+	}
+}
+
+func TestDescribeScope(t *testing.T) {
+	for scope, want := range map[string]string{
+		"atproto":                                           "Know who you are",
+		"transition:generic":                                "any records",
+		"transition:chat.bsky":                              "chat messages",
+		"transition:email":                                  "email address",
+		"repo:app.bsky.feed.post?action=create":             "Create posts.",
+		"repo:app.bsky.feed.like":                           "Create, change and delete likes.",
+		"repo:*?action=delete":                              "Delete any records in your repository.",
+		"repo:com.example.note?action=create&action=update": "Create and change records of type com.example.note.",
+		"blob:image/*":                                      "Upload images",
+		"blob:*/*":                                          "Upload files of any kind",
+		"blob?accept=video/*&accept=image/png":              "Upload videos and image/png files",
+		"rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview": "Call app.bsky.actor.getProfile on the service did:web:api.bsky.app#bsky_appview",
+		"rpc:*?aud=*":                  "Call any method on any service",
+		"account:email":                "See your email address.",
+		"account:email?action=manage":  "See and change your email address.",
+		"identity:handle":              "Change your handle.",
+		"identity:*":                   "Manage your identity",
+		"include:com.example.authFull": "The permissions of the set com.example.authFull.",
+		"weird:thing":                  "does not know how to describe",
+	} {
+		got := describeScope(scope)
+		if len(got) != 1 || !strings.Contains(got[0].Words, want) || got[0].Scope != scope {
+			t.Errorf("%s: %+v, want %q", scope, got, want)
+		}
+	}
+	if got := describeScope("atproto  transition:generic "); len(got) != 2 {
+		t.Errorf("two scopes: %+v", got)
+	}
+}
+
+func TestExplainStart(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&discovery.ResolveError{Input: "x", Kind: discovery.ErrHandleNotFound}, "No account has the handle"},
+		{&discovery.ResolveError{Input: "x", Kind: discovery.ErrUnreachable}, "could not be reached"},
+		{&discovery.MetadataError{URL: "u", Reason: "bad"}, "not set up for OAuth"},
+		{&discovery.IssuerMismatchError{}, "does not vouch"},
+		{&atoauth.OAuthError{Endpoint: "par", StatusCode: 400, Code: "invalid_client_metadata"}, "This is the app's fault"},
+		{&atoauth.OAuthError{Endpoint: "par", StatusCode: 400, Code: "invalid_request", Description: "nope"}, "refused to start the sign-in: nope (invalid_request)"},
+		{errors.New("other"), "could not start"},
+	} {
+		if got := explainStart(tc.err, "x"); !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestExplainAction(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&xrpc.ScopeMissingError{Permission: "repo:x"}, "(repo:x)"},
+		{&xrpc.Error{Name: "InvalidSwap"}, "changed elsewhere"},
+		{&xrpc.Error{StatusCode: 429}, "too often"},
+		{&xrpc.Error{Name: "InvalidRecord", Message: "Record/text must not be longer than 300 graphemes"}, "“Record/text must not be longer than 300 graphemes”"},
+		{&atoauth.RefreshError{Temporary: true, Err: errors.New("x")}, "could not be reached"},
+	} {
+		if got := explainAction(tc.err, "post"); !strings.Contains(got, tc.want) || !strings.HasPrefix(got, "Could not post") {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	if !sessionEnded(&atoauth.RefreshError{Err: atoauth.ErrSessionExpired}) || sessionEnded(&atoauth.RefreshError{Temporary: true, Err: errors.New("x")}) {
+		t.Error("sessionEnded")
+	}
+}
+
+func TestWhen(t *testing.T) {
+	now := time.Now()
+	for d, want := range map[time.Duration]string{
+		-10 * time.Second: "just now",
+		-5 * time.Minute:  "5 min ago",
+		-3 * time.Hour:    "3 h ago",
+		50 * time.Minute:  "in 49 min",
+	} {
+		if got := when(now.Add(d)); got != want && !(d > 0 && strings.HasPrefix(got, "in ")) {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+	if got := when(time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC)); got != "Jan 2, 2025 03:04 UTC" {
+		t.Errorf("old: %q", got)
+	}
+	if preferredLanguage("de-CH, en;q=0.8") != "de" || preferredLanguage("xx, en-GB;q=0.5") != "en" || preferredLanguage("") != "" {
+		t.Error("preferredLanguage")
+	}
+}
+
+func TestLimitKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.51.100.7":         "198.51.100.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:198.51.100.7":  "::ffff:198.51.100.7",
+		"not an address":       "not an address",
+	} {
+		if got := limitKey(in); got != want {
+			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// view is what every page template receives.
+type view struct {
+	Title     string
+	Nav       string // the active navigation entry
+	Account   *accountView
+	CSRF      string
+	Notice    string
+	Error     string
+	RequestID string
+	Asset     string
+	Data      any
+}
+
+// accountView is the signed-in account, for the header.
+type accountView struct {
+	Handle string
+	DID    string
+}
+
+// notices are the fixed messages a redirect may ask a page to show
+// (?notice=<code>): a page never prints text taken from the URL.
+var notices = map[string]string{
+	"posted":         "Posted.",
+	"deleted":        "Deleted.",
+	"profile-saved":  "Profile saved.",
+	"signed-out":     "Signed out.",
+	"signed-out-all": "Signed out everywhere: every session of your account in this app was revoked.",
+	"session-ended":  "Your session has ended. Please sign in again.",
+	"revoke-failed":  "Signed out. Your server could not be reached to revoke the session; its tokens were deleted here and expire on their own.",
+}
+
+func (a *App) loadTemplates() error {
+	funcs := template.FuncMap{
+		"when":     when,
+		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"short":    short,
+	}
+	layout, err := fs.ReadFile(templateFS, "templates/layout.html")
+	if err != nil {
+		return err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	a.pages = map[string]*template.Template{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New(base).Funcs(funcs).Parse(string(layout))
+		if err != nil {
+			return fmt.Errorf("web: layout: %w", err)
+		}
+		if _, err := t.ParseFS(templateFS, n); err != nil {
+			return fmt.Errorf("web: %s: %w", base, err)
+		}
+		a.pages[strings.TrimSuffix(base, ".html")] = t
+	}
+	return nil
+}
+
+// render writes page with status. Pages are personal: never cached.
+func (a *App) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
+	t := a.pages[page]
+	if t == nil {
+		a.logger(r).Error("render: no such page", "page", page)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	v.RequestID = requestID(r)
+	v.Asset = a.asset
+	if v.Notice == "" {
+		v.Notice = notices[r.URL.Query().Get("notice")]
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		a.logger(r).Error("render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage is the data of the error page.
+type errorPage struct {
+	Heading string
+	Message string
+	// Detail is the technical cause, free of secrets, for a bug report.
+	Detail string
+	// Back is where the "way back" link goes.
+	Back, BackLabel string
+}
+
+// renderError shows a friendly error page with a way back; s, when not
+// nil, is the signed-in session (for the header).
+func (a *App) renderError(w http.ResponseWriter, r *http.Request, status int, p errorPage, s *session) {
+	if p.Back == "" {
+		p.Back, p.BackLabel = "/", "Back to the start"
+	}
+	v := &view{Title: p.Heading, Data: p}
+	if s != nil {
+		v = s.view(p.Heading, "", p)
+	}
+	a.render(w, r, status, "error", v)
+}
+
+func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
+	a.renderError(w, r, http.StatusNotFound, errorPage{
+		Heading: "Page not found",
+		Message: "There is nothing at this address.",
+	}, nil)
+}
+
+func (a *App) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
+	a.logger(r).Info("cross-origin request refused", "path", r.URL.Path)
+	a.renderError(w, r, http.StatusForbidden, errorPage{
+		Heading: "Request refused",
+		Message: "This form was sent from another site, so it was ignored. If you meant to do this, go back, reload the page and try again.",
+	}, nil)
+}
+
+// when formats a time for people: "just now", "5 min ago", "3 h ago",
+// or a date.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t)
+	switch {
+	case d < 0:
+		return "in " + duration(-d)
+	case d < time.Minute:
+		return "just now"
+	case d < 24*time.Hour:
+		return duration(d) + " ago"
+	}
+	return t.UTC().Format("Jan 2, 2006 15:04 UTC")
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// short cuts s to n runes.
+func short(n int, s string) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
