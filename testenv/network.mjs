@@ -373,6 +373,9 @@ async function main() {
     'Sign in to it with atoauth, from the repository root:',
     `  go run ./cmd/atoauth serve --insecure-dev --plc-url ${plcUrl} --handle-resolver ${pdsUrl}`,
     `  then open http://127.0.0.1:8080 and sign in as ${accounts[0].handle} with password ${accounts[0].password}`,
+    'or with the command line:',
+    `  export ATOAUTH_PLC_URL=${plcUrl} ATOAUTH_HANDLE_RESOLVER=${pdsUrl} ATOAUTH_INSECURE_DEV=1`,
+    `  go run ./cmd/atoauth login ${accounts[0].handle}`,
     '',
   ].join('\n'))
   process.stdout.write(`READY ${outPath}\n`)
