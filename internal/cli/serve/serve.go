@@ -37,6 +37,9 @@ type Options struct {
 	// a postgres:// URL or "memory"; "" is the SQLite file in the
 	// config directory.
 	Store string
+	// ConfigDir, when set, is created (mode 0700) before the store is
+	// opened: the default store lives in it.
+	ConfigDir string
 	// StoreKeys seal tokens and DPoP keys in the store (from
 	// ATOAUTH_STORE_KEYS only, never a flag: argv is public).
 	StoreKeys []storecrypt.Key
@@ -109,7 +112,8 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*O
 		Store:          getenv("ATOAUTH_STORE"),
 	}
 	if o.Store == "" && getenv("ATOAUTH_CONFIG_DIR") != "" {
-		o.Store = filepath.Join(getenv("ATOAUTH_CONFIG_DIR"), "atoauth.db")
+		o.ConfigDir = getenv("ATOAUTH_CONFIG_DIR")
+		o.Store = filepath.Join(o.ConfigDir, "atoauth.db")
 	}
 	keys, err := storecrypt.ParseKeys(getenv("ATOAUTH_STORE_KEYS"))
 	if err != nil {
@@ -195,6 +199,11 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
+	if o.ConfigDir != "" {
+		if err := os.MkdirAll(o.ConfigDir, 0o700); err != nil {
+			return fmt.Errorf("serve: config directory: %w", err)
+		}
+	}
 	store, err := storeurl.Open(ctx, o.Store, &storeurl.Options{Keys: o.StoreKeys})
 	if err != nil {
 		return fmt.Errorf("serve: opening the session store: %w", err)

@@ -218,3 +218,34 @@ func TestRunConfidentialServesMetadataAndJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With ATOAUTH_CONFIG_DIR naming a directory that does not exist yet, the
+// default store is created in it.
+func TestConfigDirIsCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "atoauth")
+	o, err := ParseFlags([]string{"--addr", "127.0.0.1:0"}, func(k string) string {
+		if k == "ATOAUTH_CONFIG_DIR" {
+			return dir
+		}
+		return ""
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o, &out, io.Discard) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "serving on") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "atoauth.db"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("store file: %v %v", st, err)
+	}
+}
