@@ -371,10 +371,12 @@ async function main() {
     `  PDS ${pdsUrl}   PLC ${plcUrl}` + (withAppview ? `   AppView ${network.bsky.url}` : ''),
     `  accounts: ${who}`,
     'Sign in to it with atoauth, from the repository root:',
-    `  go run ./cmd/atoauth serve --insecure-dev --plc-url ${plcUrl} --handle-resolver ${pdsUrl}`,
+    `  go run ./cmd/atoauth serve --insecure-dev --plc-url ${plcUrl} --handle-resolver ${pdsUrl}` +
+      (withAppview ? ` --appview ${network.bsky.serverDid}#bsky_appview` : ''),
     `  then open http://127.0.0.1:8080 and sign in as ${accounts[0].handle} with password ${accounts[0].password}`,
     'or with the command line:',
-    `  export ATOAUTH_PLC_URL=${plcUrl} ATOAUTH_HANDLE_RESOLVER=${pdsUrl} ATOAUTH_INSECURE_DEV=1`,
+    `  export ATOAUTH_PLC_URL=${plcUrl} ATOAUTH_HANDLE_RESOLVER=${pdsUrl} ATOAUTH_INSECURE_DEV=1` +
+      (withAppview ? ` ATOAUTH_APPVIEW='${network.bsky.serverDid}#bsky_appview'` : ''),
     `  go run ./cmd/atoauth login ${accounts[0].handle}`,
     '',
   ].join('\n'))
