@@ -22,6 +22,7 @@ import (
 	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/safehttp"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"golang.org/x/sync/singleflight"
 )
@@ -213,7 +214,12 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 	if opts == nil {
 		opts = &StartOptions{}
 	}
-	scope := c.md.Scope
+	// Checked here, before PAR: a malformed permission would only come
+	// back as the server's invalid_scope.
+	if _, err := scope.Parse(opts.Scope); err != nil {
+		return nil, fmt.Errorf("atoauth: StartOptions.Scope: %w", err)
+	}
+	wantScope := c.md.Scope
 	if opts.Scope != "" {
 		requested := scopeList(opts.Scope)
 		allowed := scopeList(c.md.Scope)
@@ -225,7 +231,7 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		if !slices.Contains(requested, "atproto") {
 			return nil, fmt.Errorf("%w: a login must ask for the \"atproto\" scope", ErrScopeMissing)
 		}
-		scope = strings.Join(requested, " ")
+		wantScope = strings.Join(requested, " ")
 	}
 	if opts.Prompt != "" && !slices.Contains(validPrompts, opts.Prompt) {
 		return nil, fmt.Errorf("atoauth: prompt %q is not one of %s", opts.Prompt, strings.Join(validPrompts, ", "))
@@ -259,7 +265,7 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		PDS:          target.PDS,
 		LoginHint:    target.LoginHint,
 		RedirectURI:  redirectURI,
-		Scope:        scope,
+		Scope:        wantScope,
 		PKCEVerifier: verifier,
 		DPoPKey:      key,
 		CreatedAt:    now,
@@ -278,7 +284,7 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		"code_challenge_method": {"S256"},
 		"state":                 {state},
 		"redirect_uri":          {redirectURI},
-		"scope":                 {scope},
+		"scope":                 {wantScope},
 	}
 	if target.LoginHint != "" {
 		form.Set("login_hint", target.LoginHint)
@@ -318,6 +324,11 @@ type CallbackOptions struct {
 	// web app kept in the browser's cookie when it started the login, so
 	// that a login cannot be completed in another browser (login CSRF).
 	State string
+	// Replace, when set, is the id of a session the new one replaces, as
+	// after [Session.StepUp]: the new session must be for the same account
+	// (else ErrIdentityMismatch, and the new tokens are revoked), takes
+	// over the old id, and the old tokens are revoked.
+	Replace string
 }
 
 // Callback completes a login from the query parameters of the request to
@@ -393,9 +404,20 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 		c.revokeQuietly(xctx, data, tok)
 		return nil, err
 	}
+	var replaced *SessionData
+	if opts != nil && opts.Replace != "" {
+		if replaced, err = c.replaceable(xctx, opts.Replace, data); err != nil {
+			c.revokeQuietly(xctx, data, tok)
+			return nil, err
+		}
+		data.ID, data.CreatedAt = replaced.ID, replaced.CreatedAt
+	}
 	if err := c.store.SaveSession(xctx, data); err != nil {
 		c.revokeQuietly(xctx, data, tok)
 		return nil, fmt.Errorf("atoauth: saving the new session (its tokens were revoked): %w", err)
+	}
+	if replaced != nil {
+		c.revokeReplaced(xctx, replaced)
 	}
 	c.log.InfoContext(ctx, "atoauth: signed in", "did", data.DID, "handle", data.Handle, "pds", data.PDS, "session", shortID(data.ID))
 	return c.newSession(data), nil

@@ -260,7 +260,7 @@ func (n *Network) xGetSession(w http.ResponseWriter, r *http.Request, a *pdsAuth
 		"handle": acct.handle.String(),
 		"active": true,
 	}
-	if a.perms.email {
+	if a.perms.readsEmail() {
 		out["email"] = strings.ReplaceAll(acct.handle.String(), ".", "-") + "@example.com"
 		out["emailConfirmed"] = true
 	}

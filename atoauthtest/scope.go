@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/atoauth/atoauth/scope"
 )
 
 // Scope values of the atproto profile.
@@ -48,135 +50,40 @@ func splitScope(s string) (resource, positional string, query url.Values) {
 	return resource, positional, query
 }
 
-// permissions is what a granted scope string allows on the PDS (basic
-// support of the granular permission syntax).
-type permissions struct {
-	generic bool
-	chat    bool
-	email   bool
-	repo    []repoPermission
-	blob    []string // MIME globs
-	rpc     []rpcPermission
-}
+// permissions is what a granted scope string allows on the PDS, decided
+// as the reference PDS decides it (scope.Set.Allows).
+type permissions struct{ set scope.Set }
 
-type rpcPermission struct {
-	lxms []string // NSIDs or "*"
-	aud  string   // "did#service_id" or "*"
-}
-
-type repoPermission struct {
-	collections []string // NSIDs or "*"
-	actions     []string // empty: all
-}
-
-func parsePermissions(scope string) permissions {
-	var p permissions
-	for _, s := range strings.Fields(scope) {
-		switch s {
-		case ScopeTransitionGeneric:
-			p.generic = true
-			continue
-		case ScopeTransitionEmail:
-			p.email = true
-			continue
-		case ScopeTransitionChat:
-			p.chat = true
-			continue
-		}
-		resource, positional, q := splitScope(s)
-		switch resource {
-		case "repo":
-			rp := repoPermission{collections: q["collection"], actions: q["action"]}
-			if positional != "" {
-				rp.collections = append(rp.collections, positional)
-			}
-			p.repo = append(p.repo, rp)
-		case "blob":
-			globs := q["accept"]
-			if positional != "" {
-				globs = append(globs, positional)
-			}
-			p.blob = append(p.blob, globs...)
-		case "account":
-			if positional == "email" {
-				p.email = true
-			}
-		case "rpc":
-			lxms := q["lxm"]
-			if positional != "" {
-				lxms = append(lxms, positional)
-			}
-			if len(lxms) == 0 || len(q["aud"]) != 1 || (q.Get("aud") == "*" && slices.Contains(lxms, "*")) {
-				continue // invalid: the reference server ignores it
-			}
-			p.rpc = append(p.rpc, rpcPermission{lxms: lxms, aud: q.Get("aud")})
-		}
-	}
-	return p
+func parsePermissions(granted string) permissions {
+	return permissions{set: scope.ParseGranted(granted)}
 }
 
 // allowsRepo reports whether action (create, update or delete) on
 // collection is allowed.
 func (p permissions) allowsRepo(collection, action string) bool {
-	if p.generic {
-		return true
-	}
-	for _, rp := range p.repo {
-		if !slices.Contains(rp.collections, "*") && !slices.Contains(rp.collections, collection) {
-			continue
-		}
-		if len(rp.actions) == 0 || slices.Contains(rp.actions, action) {
-			return true
-		}
-	}
-	return false
+	return p.set.Allows(scope.NeedRepo(collection, action))
 }
 
 // allowsRPC reports whether calling method lxm at the service aud
 // ("did#service_id") through the PDS is allowed. transition:generic allows
 // every method except chat.bsky.*, which needs transition:chat.bsky.
 func (p permissions) allowsRPC(lxm, aud string) bool {
-	chat := strings.HasPrefix(lxm, "chat.bsky.")
-	if (p.generic && !chat) || (p.chat && chat) {
-		return true
-	}
-	for _, rp := range p.rpc {
-		if (rp.aud == "*" || rp.aud == aud) && (slices.Contains(rp.lxms, "*") || slices.Contains(rp.lxms, lxm)) {
-			return true
-		}
-	}
-	return false
+	return p.set.Allows(scope.NeedRPC(lxm, aud))
 }
 
 // rpcScope formats the permission for calling lxm at aud, as the
 // reference PDS names it in ScopeMissingError messages.
-func rpcScope(lxm, aud string) string {
-	return "rpc:" + lxm + "?aud=" + strings.ReplaceAll(aud, "#", "%23")
-}
+func rpcScope(lxm, aud string) string { return scope.NeedRPC(lxm, aud).String() }
 
 // allowsBlob reports whether uploading a blob of the given MIME type is
 // allowed.
 func (p permissions) allowsBlob(mimeType string) bool {
-	if p.generic {
-		return true
-	}
-	for _, g := range p.blob {
-		if mimeMatches(g, mimeType) {
-			return true
-		}
-	}
-	return false
+	return p.set.Allows(scope.NeedBlob(mimeType))
 }
 
-func mimeMatches(glob, mimeType string) bool {
-	if glob == "*/*" || glob == mimeType {
-		return true
-	}
-	if prefix, ok := strings.CutSuffix(glob, "/*"); ok {
-		t, _, _ := strings.Cut(mimeType, "/")
-		return t == prefix
-	}
-	return false
+// readsEmail reports whether the account's email address may be read.
+func (p permissions) readsEmail() bool {
+	return p.set.Allows(scope.NeedAccount(scope.AttrEmail, scope.ActionRead))
 }
 
 // scopeSubset reports whether every value of sub is in set.

@@ -67,6 +67,10 @@ type Resolver struct {
 	// development networks only).
 	AllowInsecureDevelopment bool
 
+	// LookupTXT looks up DNS TXT records, for [Resolver.ResolvePermissionSet].
+	// Nil means net.DefaultResolver.LookupTXT.
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
+
 	// Clock returns the current time for cache expiry. Nil means time.Now.
 	Clock func() time.Time
 

@@ -16,8 +16,9 @@
 // call (rpc:<nsid>?aud=<service>) — the Client compares it with the
 // session's granted scope and fails fast with a *[ScopeMissingError], the
 // same error the PDS's 403 ScopeMissingError becomes. The comparison is an
-// [Authorizer]; [GrantedScope] understands the transitional scopes and the
-// simple repo:, blob: and rpc: forms.
+// [Authorizer]; [GrantedScope] decides with the scope package, as the
+// reference PDS does (the full permission grammar and the transitional
+// scopes).
 //
 // Error responses become *[Error] values that carry the status, the XRPC
 // error name and message, the WWW-Authenticate challenge and the rate

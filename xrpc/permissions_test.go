@@ -58,7 +58,15 @@ func TestGrantedScope(t *testing.T) {
 		{"atproto blob:image/jpeg", png, false},
 		{"atproto blob?accept=video/*&accept=image/png", png, true},
 		{"atproto blob?accept=video/*&accept=image/png", mp4, true},
-		{"atproto blob:IMAGE/*", png, true},
+		{"atproto blob:IMAGE/*", png, false},                     // case-sensitive, as the reference PDS matches
+		{"atproto blob:image/png?accept=image/jpeg", png, false}, // positional and named: invalid
+		{"atproto blob:image/svg+xml", xrpc.BlobRequirement("image/svg+xml"), true},
+		// The rest of the grammar (scope package): account:, identity:, include:.
+		{"atproto account:email?action=manage", xrpc.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
+		{"atproto transition:email", xrpc.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
+		{"atproto identity:*", xrpc.Requirement{Resource: "identity", Attr: "handle"}, true},
+		{"atproto include:app.bsky.authFullApp", xrpc.Requirement{Resource: "identity", Attr: "handle"}, false},
+		{"atproto include:app.bsky.authFullApp", xrpc.RepoRequirement("app.bskyx.feed.post", "create"), false},
 		{"atproto blob:image", png, false},
 
 		{"atproto rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview", getProfile, true},
@@ -93,7 +101,8 @@ func TestRequirementString(t *testing.T) {
 		{xrpc.RepoRequirement("app.bsky.feed.post", "create"), "repo:app.bsky.feed.post?action=create"},
 		{xrpc.BlobRequirement("image/png"), "blob:image/png"},
 		{xrpc.RPCRequirement("app.bsky.actor.getProfile", xrpc.AppViewService), "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
-		{xrpc.RPCRequirement("com.example.x", "did:web:a%b#c&d"), "rpc:com.example.x?aud=did:web:a%25b%23c%26d"},
+		{xrpc.RPCRequirement("com.example.x", "did:web:a.example#c&d+e"), "rpc:com.example.x?aud=did:web:a.example%23c%26d%2Be"},
+		{xrpc.Requirement{Resource: "account", Attr: "email", Action: "manage"}, "account:email?action=manage"},
 	} {
 		if got := tc.r.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)

@@ -66,15 +66,17 @@ func TestDescribeScope(t *testing.T) {
 		"repo:com.example.note?action=create&action=update": "Create and change records of type com.example.note.",
 		"blob:image/*":                                      "Upload images",
 		"blob:*/*":                                          "Upload files of any kind",
-		"blob?accept=video/*&accept=image/png":              "Upload videos and image/png files",
+		"blob?accept=video/*&accept=image/png":              "Upload image/png files and videos.",
 		"rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview": "Call app.bsky.actor.getProfile on the service did:web:api.bsky.app#bsky_appview",
-		"rpc:*?aud=*":                  "Call any method on any service",
-		"account:email":                "See your email address.",
-		"account:email?action=manage":  "See and change your email address.",
-		"identity:handle":              "Change your handle.",
-		"identity:*":                   "Manage your identity",
-		"include:com.example.authFull": "The permissions of the set com.example.authFull.",
-		"weird:thing":                  "does not know how to describe",
+		"rpc:*?aud=did:web:api.bsky.app%23bsky_appview":                         "Call any method on the service did:web:api.bsky.app#bsky_appview",
+		"rpc:app.bsky.actor.getProfile?aud=*":                                   "Call app.bsky.actor.getProfile on any service",
+		"rpc:*?aud=*":                                                           "does not know how to describe", // invalid: not both "*"
+		"account:email":                                                         "See your email address.",
+		"account:email?action=manage":                                           "See and change your email address.",
+		"identity:handle":                                                       "Change your handle.",
+		"identity:*":                                                            "Manage your identity",
+		"include:com.example.authFull":                                          "The permissions of the set com.example.authFull (records and calls under com.example.* only).",
+		"weird:thing":                                                           "does not know how to describe",
 	} {
 		got := describeScope(scope)
 		if len(got) != 1 || !strings.Contains(got[0].Words, want) || got[0].Scope != scope {

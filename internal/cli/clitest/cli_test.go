@@ -34,7 +34,8 @@ func TestLoginWhoamiLogout(t *testing.T) {
 		t.Fatalf("whoami --json: %d %s %s", r.Code, r.Out, r.ErrOut)
 	}
 	r = e.Run("", "whoami")
-	if r.Code != 0 || !Contains(r.Out, "alice.test", "Scopes:   atproto transition:generic", "Token:") {
+	if r.Code != 0 || !Contains(r.Out, "alice.test", "Scopes:   atproto transition:generic", "Token:",
+		"Permissions:\n  atproto             Know who you are: your DID and handle.\n  transition:generic  Create, change and delete any records") {
 		t.Fatalf("whoami: %s", r.Out)
 	}
 	r = e.Run("", "logout")

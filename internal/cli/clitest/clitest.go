@@ -5,6 +5,7 @@ package clitest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -63,6 +64,9 @@ func (e *Env) Run(in string, args ...string) Result {
 			return e.Store, io.NopCloser(nil), nil
 		},
 		OpenBrowser: e.browse,
+		LookupTXT: func(context.Context, string) ([]string, error) {
+			return nil, errors.New("no DNS in hermetic tests")
+		},
 	}
 	code := root.Main(context.Background(), args, f)
 	return Result{Code: code, Out: out.String(), ErrOut: errOut.String()}

@@ -140,6 +140,9 @@ type Factory struct {
 	// OpenBrowser opens a URL in the person's browser.
 	OpenBrowser func(url string) error
 	Now         func() time.Time
+	// LookupTXT looks up DNS TXT records (permission-set lexicons); nil
+	// means the system resolver.
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
 
 	mu     sync.Mutex
 	store  atoauth.Store

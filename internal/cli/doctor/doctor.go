@@ -19,6 +19,7 @@ import (
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/safehttp"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/spf13/cobra"
 )
@@ -77,6 +78,7 @@ func Run(ctx context.Context, o *Options) error {
 	if u, err := url.Parse(t); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		if u.Host == "localhost" && u.Port() == "" && strings.HasPrefix(t, atoauth.LoopbackClientID) {
 			c.loopbackClient(u)
+			c.permissionSets(ctx, u.Query().Get("scope"))
 		} else if u.Path != "" && u.Path != "/" {
 			c.clientMetadata(ctx, t)
 		} else {
@@ -164,6 +166,7 @@ func (c *checker) clientMetadata(ctx context.Context, clientID string) {
 	if len(errs) == 0 {
 		c.ok("client metadata: client_id, grant and response types, DPoP, scope %q and redirect URIs %v are valid", md.Scope, md.RedirectURIs)
 	}
+	c.permissionSets(ctx, md.Scope)
 	if md.TokenEndpointAuthMethod == "private_key_jwt" {
 		if md.JWKSURI != "" {
 			var set jwk.Set
@@ -219,6 +222,40 @@ func (c *checker) loopbackClient(u *url.URL) {
 	}
 	if !c.failed {
 		c.ok("a loopback client is public and native: consent is always asked, sessions are short")
+	}
+}
+
+// permissionSets checks each permission of the scope string against the
+// permission spec and, for each include: permission set, prints what it
+// grants when its lexicon can be resolved (informational: the
+// authorization server shows what it resolves).
+func (c *checker) permissionSets(ctx context.Context, granted string) {
+	set, err := scope.Parse(granted)
+	if err != nil {
+		c.bad("scope: %v", err)
+		return
+	}
+	s := c.f.Settings
+	hc := c.httpClient()
+	r := &discovery.Resolver{HTTPClient: hc, AllowInsecureDevelopment: s.InsecureDev, LookupTXT: c.f.LookupTXT,
+		Directory: discovery.NewDirectory(discovery.DirectoryOptions{
+			HTTPClient: hc, PLCURL: s.PLCURL, HandleResolver: s.HandleResolver, AllowInsecureDevelopment: s.InsecureDev,
+		})}
+	for _, p := range set {
+		inc, ok := p.(scope.IncludeScope)
+		if !ok {
+			continue
+		}
+		ps, err := r.ResolvePermissionSet(ctx, inc.NSID)
+		if err != nil {
+			fmt.Fprintf(c.w, "- %s: the permission set could not be resolved here (%v); the server shows what it resolves\n", inc, err)
+			continue
+		}
+		perms := inc.Expand(ps.Permissions)
+		c.ok("%s: permission set %q by %s grants %d permission(s):", inc, ps.Title, ps.Authority, len(perms))
+		for _, p := range perms {
+			fmt.Fprintf(c.w, "    %s  %s\n", p, p.Describe())
+		}
 	}
 }
 

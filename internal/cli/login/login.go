@@ -14,6 +14,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	atscope "github.com/atoauth/atoauth/scope"
 	"github.com/spf13/cobra"
 )
 
@@ -74,6 +75,9 @@ func Run(ctx context.Context, o *Options) error {
 	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
 
 	scope := strings.Join(strings.Fields(o.Scope), " ")
+	if _, err := atscope.Parse(scope); err != nil {
+		return &cmdutil.UsageError{Err: fmt.Errorf("--scope: %w", err)}
+	}
 	client, err := f.Client(ctx, scope)
 	if err != nil {
 		return err
@@ -146,6 +150,14 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	fmt.Fprintf(f.IO.Out, "Logged in as %s (%s) on %s\n", res.sess.Handle(), res.sess.DID(), res.sess.PDS())
+	fmt.Fprintln(f.IO.Out, "Granted:")
+	for _, t := range strings.Fields(res.sess.Scope()) {
+		words := "(not a valid permission: grants nothing)"
+		if p, err := atscope.ParsePermission(t); err == nil {
+			words = p.Describe()
+		}
+		fmt.Fprintf(f.IO.Out, "  %s\n", words)
+	}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/atoauth/atoauth/internal/cli/post"
 	"github.com/atoauth/atoauth/internal/cli/profile"
 	"github.com/atoauth/atoauth/internal/cli/records"
+	scopecmd "github.com/atoauth/atoauth/internal/cli/scope"
 	"github.com/atoauth/atoauth/internal/cli/serve"
 	"github.com/atoauth/atoauth/internal/cli/sessions"
 	"github.com/atoauth/atoauth/internal/cli/whoami"
@@ -72,6 +73,7 @@ directory unless --store names another file or a postgres:// URL.`,
 		call.NewCmd(f),
 		logout.NewCmd(f),
 		sessions.NewCmd(f),
+		scopecmd.NewCmd(f),
 		doctor.NewCmd(f),
 		serveCmd(f),
 		keygenCmd(f),
@@ -172,8 +174,8 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	switch {
 	case code == cmdutil.ExitUsage:
 		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
-	case errors.Is(err, doctor.ErrChecksFailed):
-		// doctor has printed its findings.
+	case errors.Is(err, doctor.ErrChecksFailed), errors.Is(err, scopecmd.ErrNotAllowed):
+		// doctor has printed its findings; scope allows what is missing.
 	default:
 		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/spf13/cobra"
 )
 
@@ -34,15 +36,36 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 
 // Info is what whoami prints.
 type Info struct {
-	DID         string    `json:"did"`
-	Handle      string    `json:"handle"`
-	PDS         string    `json:"pds"`
-	Issuer      string    `json:"issuer"`
-	Scopes      []string  `json:"scopes"`
-	ExpiresAt   time.Time `json:"access_token_expires_at"`
-	CreatedAt   time.Time `json:"session_created_at"`
-	Session     string    `json:"session"`
-	ClientKeyID string    `json:"client_key_id,omitempty"`
+	DID    string   `json:"did"`
+	Handle string   `json:"handle"`
+	PDS    string   `json:"pds"`
+	Issuer string   `json:"issuer"`
+	Scopes []string `json:"scopes"`
+	// Permissions are the granted scopes in plain words.
+	Permissions []Permission `json:"permissions"`
+	ExpiresAt   time.Time    `json:"access_token_expires_at"`
+	CreatedAt   time.Time    `json:"session_created_at"`
+	Session     string       `json:"session"`
+	ClientKeyID string       `json:"client_key_id,omitempty"`
+}
+
+// Permission is one granted scope and what it lets atoauth do.
+type Permission struct {
+	Scope       string `json:"scope"`
+	Description string `json:"description"`
+}
+
+// describe explains each granted scope with the scope package.
+func describe(scopes []string) []Permission {
+	out := []Permission{}
+	for _, s := range scopes {
+		words := "(not a valid permission: grants nothing)"
+		if p, err := scope.ParsePermission(s); err == nil {
+			words = p.Describe()
+		}
+		out = append(out, Permission{Scope: s, Description: words})
+	}
+	return out
 }
 
 // Run prints the session.
@@ -58,6 +81,7 @@ func Run(ctx context.Context, o *Options) error {
 		Scopes: strings.Fields(i.Scope), ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt,
 		Session: shortID(i.ID), ClientKeyID: i.ClientKeyID,
 	}
+	info.Permissions = describe(info.Scopes)
 	if o.JSON {
 		return cmdutil.PrintJSON(f.IO.Out, info)
 	}
@@ -71,6 +95,14 @@ func Run(ctx context.Context, o *Options) error {
 	fmt.Fprintf(w, "PDS:      %s\n", info.PDS)
 	fmt.Fprintf(w, "Issuer:   %s\n", info.Issuer)
 	fmt.Fprintf(w, "Scopes:   %s\n", strings.Join(info.Scopes, " "))
+	fmt.Fprintln(w, "Permissions:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range info.Permissions {
+		fmt.Fprintf(tw, "  %s\t%s\n", p.Scope, p.Description)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if !info.ExpiresAt.IsZero() {
 		left := info.ExpiresAt.Sub(now).Round(time.Second)
 		state := "expires in " + left.String()
