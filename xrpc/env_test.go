@@ -29,11 +29,7 @@ func newEnv(t *testing.T, declared, granted string) *env {
 	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
 	e := &env{t: t, net: n}
 	e.alice = n.CreateAccount("alice.test")
-	cfg := atoauth.LoopbackConfig(8080, "/callback", declared)
-	cfg.PLCURL = n.PLC.URL
-	cfg.HandleResolver = n.PDS.URL
-	cfg.AllowInsecureDevelopment = true
-	c, err := atoauth.NewClient(cfg)
+	c, err := atoauth.NewClient(n.ClientConfig(declared))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,20 +40,11 @@ func newEnv(t *testing.T, declared, granted string) *env {
 
 func (e *env) login(did syntax.DID, granted string) *atoauth.Session {
 	e.t.Helper()
-	ctx := context.Background()
-	auth, err := e.client.Start(ctx, did.String(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var opts []atoauthtest.ApproveOption
 	if granted != "" {
 		opts = append(opts, atoauthtest.GrantScope(granted))
 	}
-	redirect, err := e.net.Approve(ctx, auth.URL, did, opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sess, err := e.client.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State})
+	sess, err := e.net.Login(context.Background(), e.client, did, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
