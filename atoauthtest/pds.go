@@ -379,15 +379,21 @@ func (n *Network) xCreateRecord(w http.ResponseWriter, r *http.Request, a *pdsAu
 	if _, exists := coll[in.RKey]; exists {
 		return invalidRequest("Record already exists: at://%s/%s/%s", a.did, in.Collection, in.RKey)
 	}
+	n.writeRecordLocked(w, a.did, coll, in)
+	return nil
+}
+
+// writeRecordLocked stores in's record in coll and answers as
+// createRecord and putRecord do; n.mu must be held.
+func (n *Network) writeRecordLocked(w http.ResponseWriter, did syntax.DID, coll map[string]storedRecord, in *writeInput) {
 	rec := storedRecord{cid: cidFor(cidCodecCBOR, in.Record), value: compactJSON(in.Record)}
 	coll[in.RKey] = rec
 	writeJSON(w, http.StatusOK, map[string]any{
-		"uri":              atURI(a.did, in.Collection, in.RKey),
+		"uri":              atURI(did, in.Collection, in.RKey),
 		"cid":              rec.cid,
-		"commit":           n.commitLocked(a.did),
+		"commit":           n.commitLocked(did),
 		"validationStatus": "unknown",
 	})
-	return nil
 }
 
 func (n *Network) xPutRecord(w http.ResponseWriter, r *http.Request, a *pdsAuth) *xrpcError {
@@ -404,14 +410,7 @@ func (n *Network) xPutRecord(w http.ResponseWriter, r *http.Request, a *pdsAuth)
 	if e := swapRecordError(in.SwapRecord, coll[in.RKey].cid); e != nil {
 		return e
 	}
-	rec := storedRecord{cid: cidFor(cidCodecCBOR, in.Record), value: compactJSON(in.Record)}
-	coll[in.RKey] = rec
-	writeJSON(w, http.StatusOK, map[string]any{
-		"uri":              atURI(a.did, in.Collection, in.RKey),
-		"cid":              rec.cid,
-		"commit":           n.commitLocked(a.did),
-		"validationStatus": "unknown",
-	})
+	n.writeRecordLocked(w, a.did, coll, in)
 	return nil
 }
 
