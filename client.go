@@ -530,7 +530,7 @@ func (c *Client) clientAuth(form url.Values, kid, issuer string) error {
 	}
 	key, ok := c.keys[kid]
 	if !ok {
-		return fmt.Errorf("%w: the client key %q this session is bound to is no longer configured", ErrSessionExpired, kid)
+		return fmt.Errorf("%w (kid %q)", ErrClientKeyRemoved, kid)
 	}
 	now := c.cfg.Clock()
 	claims := map[string]any{

@@ -88,9 +88,14 @@ type Config struct {
 	// AuthRequestTTL is how long a started login may take. Default 10 min.
 	AuthRequestTTL time.Duration
 
-	// RefreshMargin is how long before expiry an access token is refreshed
-	// proactively; a random jitter of up to a quarter of it is added so
-	// that many sessions do not refresh in step. Default 2 minutes.
+	// RefreshMargin is the most time before expiry at which an access
+	// token is refreshed proactively. The margin actually used is the
+	// smaller of RefreshMargin and a quarter of the lifetime the token was
+	// issued with (so that a 20 s token is used for 15 s, not refreshed on
+	// every request), plus a random jitter of up to a quarter of that
+	// margin, fixed per Session, so that many sessions do not refresh in
+	// step. A token the PDS rejects as invalid is refreshed whatever its
+	// expiry. Default 2 minutes.
 	RefreshMargin time.Duration
 
 	// Logger receives debug and warning events. It never receives tokens,

@@ -40,10 +40,26 @@ var (
 	// ErrSessionNotFound reports a session id that the store does not hold.
 	ErrSessionNotFound = errors.New("atoauth: session not found")
 
-	// ErrSessionExpired reports a session that can no longer be refreshed:
-	// the refresh token was rejected, revoked or has expired, or the
-	// client key it is bound to was removed. The person must sign in again.
+	// ErrSessionExpired reports a session that has ended and has been
+	// deleted: the refresh token was rejected, revoked or has expired, the
+	// account moved to another server, the client key it is bound to was
+	// removed, or the PDS refused a freshly refreshed token (see
+	// RefreshError). The person must sign in again.
 	ErrSessionExpired = errors.New("atoauth: session expired or revoked; sign in again")
+
+	// ErrClientKeyRemoved reports a session (or a login) bound to a
+	// client key (private_key_jwt) that Config.Keys no longer holds. The
+	// authorization server binds a confidential session to its key
+	// (atproto OAuth spec, "Confidential Client Authentication"), so the
+	// session cannot be refreshed: it ends (ErrSessionExpired).
+	ErrClientKeyRemoved = errors.New("atoauth: the client key the session is bound to is no longer configured")
+
+	// ErrTokenRejected reports a PDS that refuses a session's token even
+	// right after a refresh (HTTP 401 invalid_token twice): the PDS does
+	// not accept this issuer's tokens for the account any more (the
+	// account moved, or the PDS was reconfigured). The session ends
+	// (ErrSessionExpired), as with the reference client.
+	ErrTokenRejected = errors.New("atoauth: the PDS refuses the session's token right after a refresh")
 
 	// ErrNotFound is returned by a Store for a missing (or expired) item.
 	ErrNotFound = errors.New("atoauth: not found")
@@ -120,10 +136,17 @@ func (e *CallbackError) Error() string {
 	return fmt.Sprintf("atoauth: authorization failed: %s (%s)", e.Code, e.Description)
 }
 
-// RefreshError reports a refresh that did not complete. Temporary is true
-// when the failure may pass (network error, server error): the session is
-// kept and can be used again later. A definitive failure matches
-// ErrSessionExpired.
+// RefreshError reports a refresh that did not complete, or a session
+// that ended while it was being used.
+//
+// Temporary is true when the failure may pass (network error, timeout,
+// HTTP 5xx or 429, a store that did not answer): the session is kept and
+// can be used again later. Otherwise the failure is definitive: the
+// session has been deleted from the store, the error matches
+// ErrSessionExpired (the person must sign in again), and Err says why —
+// the refresh token refused (an *OAuthError with Code "invalid_grant"),
+// the account now hosted elsewhere (ErrIdentityMismatch), the client key
+// removed, a token the PDS rejects right after a refresh, and so on.
 type RefreshError struct {
 	SessionID string
 	Temporary bool
@@ -131,15 +154,17 @@ type RefreshError struct {
 }
 
 func (e *RefreshError) Error() string {
-	kind := "failed"
 	if e.Temporary {
-		kind = "failed (temporary; the session is kept)"
+		return fmt.Sprintf("atoauth: refresh of session %s failed (temporary; the session is kept): %v", shortID(e.SessionID), e.Err)
 	}
-	return fmt.Sprintf("atoauth: refresh of session %s %s: %v", shortID(e.SessionID), kind, e.Err)
+	return fmt.Sprintf("atoauth: session %s ended; sign in again: %v", shortID(e.SessionID), e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *RefreshError) Unwrap() error { return e.Err }
+
+// Is makes a definitive RefreshError match ErrSessionExpired.
+func (e *RefreshError) Is(target error) bool { return target == ErrSessionExpired && !e.Temporary }
 
 // shortID shortens a session id for messages: the full id is a bearer
 // credential for a browser cookie, so only a prefix is ever shown.

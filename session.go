@@ -25,9 +25,11 @@ import (
 // share a single refresh at a time; across processes the Store's lock
 // keeps it to one.
 type Session struct {
-	c      *Client
-	id     string
-	jitter time.Duration
+	c  *Client
+	id string
+	// jitter, in [0, 1), scales the random extra margin of this handle's
+	// proactive refreshes (see Config.RefreshMargin).
+	jitter float64
 
 	mu   sync.Mutex
 	data *SessionData
@@ -57,10 +59,7 @@ func infoOf(d *SessionData) SessionInfo {
 }
 
 func (c *Client) newSession(d *SessionData) *Session {
-	s := &Session{c: c, id: d.ID, data: d.clone()}
-	if q := int64(c.cfg.RefreshMargin / 4); q > 0 {
-		s.jitter = time.Duration(rand.Int64N(q))
-	}
+	s := &Session{c: c, id: d.ID, data: d.clone(), jitter: rand.Float64()}
 	s.transport = &sessionTransport{s: s}
 	return s
 }
@@ -184,12 +183,26 @@ func (s *Session) set(d *SessionData) {
 	s.data = d.clone()
 }
 
-// needsRefresh tells whether d's access token is within margin of expiry.
-func (c *Client) needsRefresh(d *SessionData, extra time.Duration) bool {
+// refreshMargin is how long before d's access token expires it is
+// refreshed proactively: Config.RefreshMargin, or a quarter of the
+// token's lifetime when that is shorter, scaled up by jitter (in [0, 1))
+// times a quarter. The lifetime is ExpiresAt - UpdatedAt: both are set
+// when the token is accepted.
+func (c *Client) refreshMargin(d *SessionData, jitter float64) time.Duration {
+	m := c.cfg.RefreshMargin
+	if life := d.ExpiresAt.Sub(d.UpdatedAt); !d.UpdatedAt.IsZero() && life > 0 && life/4 < m {
+		m = life / 4
+	}
+	return m + time.Duration(jitter*float64(m/4))
+}
+
+// needsRefresh tells whether d's access token is within its refresh
+// margin of expiry (see refreshMargin).
+func (c *Client) needsRefresh(d *SessionData, jitter float64) bool {
 	if d.ExpiresAt.IsZero() {
 		return false
 	}
-	return !c.cfg.Clock().Before(d.ExpiresAt.Add(-(c.cfg.RefreshMargin + extra)))
+	return !c.cfg.Clock().Before(d.ExpiresAt.Add(-c.refreshMargin(d, jitter)))
 }
 
 // usable returns session data with a token fit to send, refreshing first
@@ -244,50 +257,71 @@ const (
 
 // refreshSession refreshes session id under the store's lock unless
 // another holder of the lock already replaced the token observed.
+//
+// Every failure is a *RefreshError. One rule decides what happens to the
+// session: a definitive failure — the refresh token refused
+// (invalid_grant, after the store is re-read in case another process
+// refreshed first) or any other OAuth error that the server will repeat
+// (invalid_client, unauthorized_client, …), the account now hosted by
+// another authorization server, a token for another account, a token
+// response that breaks the atproto profile, the client key the session is
+// bound to no longer configured, new tokens that cannot be saved — deletes
+// the session from the store, and the error matches ErrSessionExpired
+// with the cause wrapped. A temporary failure — the store, the network, a
+// timeout, HTTP 5xx or 429, a DPoP nonce or proof the server wants again,
+// an identity lookup that did not answer — keeps the session untouched.
 func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()
-	fail := func(temp bool, err error) (*SessionData, error) {
-		return nil, &RefreshError{SessionID: id, Temporary: temp, Err: err}
+	temporary := func(err error) (*SessionData, error) {
+		return nil, &RefreshError{SessionID: id, Temporary: true, Err: err}
 	}
 
 	unlock, err := c.store.LockSession(ctx, id, refreshLease)
 	if err != nil {
-		return fail(true, fmt.Errorf("taking the refresh lock: %w", err))
+		return temporary(fmt.Errorf("taking the refresh lock: %w", err))
 	}
 	defer unlock()
 
 	cur, err := c.store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return fail(false, fmt.Errorf("%w: it was signed out", ErrSessionExpired))
+		return nil, &RefreshError{SessionID: id, Err: errors.New("it was signed out or ended elsewhere")}
 	}
 	if err != nil {
-		return fail(true, fmt.Errorf("loading the session: %w", err))
+		return temporary(fmt.Errorf("loading the session: %w", err))
 	}
 	if cur.AccessToken != observed && !c.needsRefresh(cur, 0) {
 		return cur, nil // refreshed by someone else meanwhile
 	}
+	dead := func(err error) (*SessionData, error) {
+		return nil, c.endSession(ctx, cur, err)
+	}
 	if cur.RefreshToken == "" {
-		return fail(false, fmt.Errorf("%w: the session has no refresh token", ErrSessionExpired))
+		return dead(errors.New("the session has no refresh token"))
 	}
 
 	// Before spending the single-use refresh token, make sure the account
 	// still lives where the session's issuer says.
 	as, err := c.resolver.AuthServerMetadata(ctx, cur.Issuer)
 	if err != nil {
-		return fail(true, fmt.Errorf("authorization server metadata: %w", err))
+		return temporary(fmt.Errorf("authorization server metadata: %w", err))
 	}
-	ident, pds, err := c.resolver.VerifyIssuer(ctx, cur.DID, cur.Issuer)
+	ident, pds, err := c.resolver.ReverifyIssuer(ctx, cur.DID, cur.Issuer)
 	if errors.Is(err, discovery.ErrIssuerMismatch) {
-		return fail(false, fmt.Errorf("%w: %s is no longer hosted by %s: %w", ErrIdentityMismatch, cur.DID, cur.Issuer, err))
+		// As the reference client: the account moved to another server,
+		// or someone is impersonating it; either way these tokens are done.
+		return dead(fmt.Errorf("%w: %s is no longer hosted by %s: %w", ErrIdentityMismatch, cur.DID, cur.Issuer, err))
 	}
 	if err != nil {
-		return fail(true, fmt.Errorf("re-verifying the account's issuer: %w", err))
+		return temporary(fmt.Errorf("re-verifying the account's issuer: %w", err))
 	}
 
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {cur.RefreshToken}}
 	if err := c.clientAuth(form, cur.ClientKeyID, as.Issuer); err != nil {
-		return fail(false, err)
+		if errors.Is(err, ErrClientKeyRemoved) {
+			return dead(err)
+		}
+		return temporary(err)
 	}
 	// The reference server spends a refresh token before it checks the
 	// DPoP proof, so a nonce challenge there would cost the session: make
@@ -302,21 +336,16 @@ func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 			if again, gerr := c.store.GetSession(ctx, id); gerr == nil && again.RefreshToken != cur.RefreshToken {
 				return again, nil
 			}
-			if derr := c.store.DeleteSession(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
-				c.log.WarnContext(ctx, "atoauth: could not delete a dead session", "session", shortID(id), "err", derr)
-			}
-			c.log.InfoContext(ctx, "atoauth: session ended by the server", "did", cur.DID, "session", shortID(id))
-			return fail(false, fmt.Errorf("%w: %w", ErrSessionExpired, err))
 		}
-		if errors.As(err, &oe) && oe.StatusCode < 500 && oe.Code != "" && oe.Code != "use_dpop_nonce" && oe.Code != "invalid_dpop_proof" {
-			return fail(false, err)
+		if errors.As(err, &oe) && definitiveOAuthError(oe) {
+			return dead(err)
 		}
-		return fail(true, err)
+		return temporary(err)
 	}
 	next := cur.clone()
 	if err := c.acceptToken(ctx, next, tok, cur.DID, false); err != nil {
 		c.revokeQuietly(ctx, next, tok)
-		return fail(false, err)
+		return dead(fmt.Errorf("%w (the new tokens were revoked)", err))
 	}
 	next.Handle = ident.Handle
 	next.PDS = pds
@@ -324,10 +353,43 @@ func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 		// The old refresh token is spent and the new one cannot be kept:
 		// revoke it rather than leave live tokens nobody holds.
 		c.revokeQuietly(ctx, next, tok)
-		return fail(false, fmt.Errorf("saving the refreshed session (its new tokens were revoked): %w", err))
+		return dead(fmt.Errorf("saving the refreshed session failed (its new tokens were revoked): %w", err))
 	}
 	c.log.DebugContext(ctx, "atoauth: session refreshed", "did", next.DID, "session", shortID(id))
 	return next, nil
+}
+
+// definitiveOAuthError tells whether an authorization server's error
+// answer to a refresh will not change on a retry. Everything but a
+// server-side failure (5xx), a rate limit (429), an answer without an
+// OAuth error code (a proxy's error page) and a DPoP nonce or proof the
+// server wants again is definitive. The reference client deletes the
+// session on invalid_grant only and keeps it on other 4xx errors; atoauth
+// ends it on every definitive error, because the reference server spends
+// the refresh token before most of its checks, and a kept session would
+// then fail the same way on every request without ever telling the app to
+// sign the person in again.
+func definitiveOAuthError(oe *OAuthError) bool {
+	switch {
+	case oe.StatusCode >= 500, oe.StatusCode == http.StatusTooManyRequests, oe.Code == "":
+		return false
+	}
+	switch oe.Code {
+	case "use_dpop_nonce", "invalid_dpop_proof", "temporarily_unavailable", "server_error", "slow_down":
+		return false
+	}
+	return true
+}
+
+// endSession deletes a session that can no longer be used and returns the
+// definitive *RefreshError that says why. The deletion is best effort: a
+// store that fails here has the session end at its next refresh instead.
+func (c *Client) endSession(ctx context.Context, d *SessionData, cause error) error {
+	if err := c.store.DeleteSession(ctx, d.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		c.log.WarnContext(ctx, "atoauth: could not delete an ended session", "session", shortID(d.ID), "err", err)
+	}
+	c.log.InfoContext(ctx, "atoauth: session ended", "did", d.DID, "session", shortID(d.ID), "cause", cause)
+	return &RefreshError{SessionID: d.ID, Err: cause}
 }
 
 // ensureNonce makes sure a recent DPoP nonce of the token endpoint's
@@ -420,7 +482,27 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	return t.send(req, nd, false)
+	resp, err = t.send(req, nd, false)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !isInvalidToken(resp) {
+		return resp, err
+	}
+	// Refused again with the newest token: the PDS does not accept this
+	// session's tokens at all (the account moved, or the PDS no longer
+	// trusts the issuer). Like the reference client, end the session
+	// rather than refresh it on every request.
+	drain(resp.Body)
+	return nil, s.c.rejected(ctx, nd)
+}
+
+// rejected ends a session whose freshly refreshed token the PDS refuses,
+// unless the store already holds another token for it.
+func (c *Client) rejected(ctx context.Context, d *SessionData) error {
+	cause := fmt.Errorf("%w (%s answered HTTP 401 invalid_token)", ErrTokenRejected, d.PDS)
+	cur, err := c.store.GetSession(context.WithoutCancel(ctx), d.ID)
+	if err == nil && cur.AccessToken != d.AccessToken {
+		return &RefreshError{SessionID: d.ID, Temporary: true, Err: fmt.Errorf("%s; the session has newer tokens since: try again", cause)}
+	}
+	return c.endSession(context.WithoutCancel(ctx), d, cause)
 }
 
 func (t *sessionTransport) send(req *http.Request, d *SessionData, first bool) (*http.Response, error) {

@@ -421,6 +421,16 @@ func (n *Network) handleToken(w http.ResponseWriter, r *http.Request) {
 		n.asError(w, r, e)
 		return
 	}
+	if te := n.currentTamper().TokenError; te != nil {
+		if a := te(form.Get("grant_type")); a != nil {
+			if a.Code == "" {
+				http.Error(w, http.StatusText(a.Status), a.Status)
+				return
+			}
+			n.asError(w, r, &oauthError{status: a.Status, code: a.Code, desc: a.Description})
+			return
+		}
+	}
 	var resp *tokenResponse
 	switch gt := form.Get("grant_type"); gt {
 	case "authorization_code":

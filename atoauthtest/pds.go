@@ -188,7 +188,7 @@ func (n *Network) pdsAuthenticate(r *http.Request) (*pdsAuth, *xrpcError) {
 	case proof.jkt != s.jkt:
 		return invalid("DPoP proof key does not match the token's cnf.jkt")
 	}
-	if a := n.accounts[s.did]; a == nil || a.foreign {
+	if a := n.accounts[s.did]; a == nil || a.foreign || n.tamper.RejectAccessTokens {
 		return invalid("Token audience is not this PDS")
 	}
 	n.counters.PDSAuthenticated++

@@ -53,6 +53,16 @@ type Tamper struct {
 	TokenDelay time.Duration
 	// RevokeNoContent answers revocation requests with 204 instead of 200.
 	RevokeNoContent bool
+	// TokenError, when set, is asked about every token endpoint request
+	// (with its grant_type) before anything else is checked; a non-nil
+	// answer is sent instead of processing the request, so nothing is
+	// spent: e.g. {Status: 401, Code: "invalid_client"} or {Status: 503}.
+	TokenError func(grantType string) *ErrorAnswer
+
+	// RejectAccessTokens makes the PDS answer 401 invalid_token to every
+	// access token, as a PDS that no longer trusts the issuer would: the
+	// token endpoint still issues tokens, the PDS refuses them all.
+	RejectAccessTokens bool
 
 	// NoNonceRotation freezes both DPoP nonces (they are still required).
 	// By default each origin's nonce rotates on every response.
@@ -71,6 +81,16 @@ type Tamper struct {
 	// UpstreamFailure "Upstream service unreachable", as the reference PDS
 	// does when it cannot reach the AppView or chat service.
 	ServiceUnreachable bool
+}
+
+// ErrorAnswer is an error answer of [Tamper.TokenError]: HTTP Status
+// with the JSON body {"error": Code, "error_description": Description}
+// (an empty Code sends a plain-text body instead, as a proxy's error page
+// would).
+type ErrorAnswer struct {
+	Status      int
+	Code        string
+	Description string
 }
 
 // RateLimitAnswer is a 429 answer of [Tamper.RateLimit].

@@ -160,12 +160,18 @@ func (r *Resolver) state() *resolverState {
 // AllowInsecureDevelopment; a trailing "/" is accepted). See
 // [ParseResourceMetadata] for the checks.
 func (r *Resolver) ResourceMetadata(ctx context.Context, pdsURL string) (*ResourceMetadata, error) {
+	return r.resourceMetadata(ctx, pdsURL, false)
+}
+
+// resourceMetadata is ResourceMetadata; fresh skips the cache (and
+// refills it).
+func (r *Resolver) resourceMetadata(ctx context.Context, pdsURL string, fresh bool) (*ResourceMetadata, error) {
 	st := r.state()
 	origin, err := parseOrigin(pdsURL, st.dev, false)
 	if err != nil {
 		return nil, resolveErr(pdsURL, ErrInvalidIdentifier, fmt.Errorf("PDS URL %w", err))
 	}
-	v, err := st.load(ctx, "resource "+origin, func(ctx context.Context) (any, error) {
+	v, err := st.load(ctx, "resource "+origin, fresh, func(ctx context.Context) (any, error) {
 		body, err := st.fetch(ctx, origin+ResourceMetadataPath)
 		if err != nil {
 			return nil, err
@@ -187,7 +193,7 @@ func (r *Resolver) AuthServerMetadata(ctx context.Context, issuer string) (*Auth
 	if err != nil {
 		return nil, resolveErr(issuer, ErrInvalidIdentifier, fmt.Errorf("issuer %w", err))
 	}
-	v, err := st.load(ctx, "issuer "+iss, func(ctx context.Context) (any, error) {
+	v, err := st.load(ctx, "issuer "+iss, false, func(ctx context.Context) (any, error) {
 		body, err := st.fetch(ctx, iss+AuthServerMetadataPath)
 		if err != nil {
 			return nil, err
@@ -321,13 +327,26 @@ func (r *Resolver) loginFromURL(ctx context.Context, raw string) (*Target, error
 // VerifyIssuer checks that issuer is the authorization server for did
 // (atproto OAuth spec, "Identity Authentication"): it resolves the DID
 // afresh (purging any cached entry first), takes its PDS, and requires the
-// PDS's protected resource metadata to designate issuer, and issuer's
-// metadata to be valid (and to list the PDS if it lists protected
-// resources). Use it on a token response's "sub" and before each refresh.
+// PDS's protected resource metadata (cached up to the metadata TTL) to
+// designate issuer, and issuer's metadata to be valid (and to list the PDS
+// if it lists protected resources). Use it on a token response's "sub";
+// before a refresh, use [Resolver.ReverifyIssuer].
 //
 // It returns the identity and PDS origin, or a *[IssuerMismatchError]
 // (ErrIssuerMismatch) or one of the resolution errors.
 func (r *Resolver) VerifyIssuer(ctx context.Context, did syntax.DID, issuer string) (*identity.Identity, string, error) {
+	return r.verifyIssuer(ctx, did, issuer, false)
+}
+
+// ReverifyIssuer is [Resolver.VerifyIssuer] with the protected resource
+// metadata fetched afresh too, as the reference client does before a
+// refresh: a session may be months old, and its PDS may have moved to
+// another authorization server moments ago.
+func (r *Resolver) ReverifyIssuer(ctx context.Context, did syntax.DID, issuer string) (*identity.Identity, string, error) {
+	return r.verifyIssuer(ctx, did, issuer, true)
+}
+
+func (r *Resolver) verifyIssuer(ctx context.Context, did syntax.DID, issuer string, fresh bool) (*identity.Identity, string, error) {
 	st := r.state()
 	iss, err := parseOrigin(issuer, st.dev, true)
 	if err != nil {
@@ -348,7 +367,7 @@ func (r *Resolver) VerifyIssuer(ctx context.Context, did syntax.DID, issuer stri
 	if err != nil {
 		return nil, "", err
 	}
-	rm, err := r.ResourceMetadata(ctx, pds)
+	rm, err := r.resourceMetadata(ctx, pds, fresh)
 	if err != nil {
 		return nil, "", err
 	}
@@ -380,11 +399,16 @@ func pdsOrigin(ident *identity.Identity, dev bool) (string, error) {
 }
 
 // load returns the cached value for key or runs fetch once for all
-// concurrent callers, caching a success until now+ttl.
-func (st *resolverState) load(ctx context.Context, key string, fetch func(context.Context) (any, error)) (any, error) {
-	if v, ok := st.get(key); ok {
+// concurrent callers, caching a success until now+ttl. With fresh, the
+// cache is not read: the caller joins a fetch under way or starts one.
+func (st *resolverState) load(ctx context.Context, key string, fresh bool, fetch func(context.Context) (any, error)) (any, error) {
+	if v, ok := st.get(key); ok && !fresh {
 		st.log.DebugContext(ctx, "discovery: metadata cache hit", "key", key)
 		return v, nil
+	}
+	flight := key
+	if fresh {
+		flight = "fresh " + key
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("discovery: fetching %s metadata: %w", key, err)
@@ -392,8 +416,8 @@ func (st *resolverState) load(ctx context.Context, key string, fetch func(contex
 	// The shared fetch must not fail because the first caller gave up, and
 	// keeps the caller's context values; metadataTimeout bounds it.
 	detached := context.WithoutCancel(ctx)
-	ch := st.group.DoChan(key, func() (any, error) {
-		if v, ok := st.get(key); ok { // filled by a flight that just ended
+	ch := st.group.DoChan(flight, func() (any, error) {
+		if v, ok := st.get(key); ok && !fresh { // filled by a flight that just ended
 			return v, nil
 		}
 		fctx, cancel := context.WithTimeout(detached, metadataTimeout)

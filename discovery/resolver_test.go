@@ -316,6 +316,37 @@ func TestVerifyIssuer(t *testing.T) {
 	}
 }
 
+// VerifyIssuer may use cached protected-resource metadata (a login just
+// fetched it); ReverifyIssuer, used before a refresh, fetches it afresh and
+// so sees a PDS that moved to another authorization server at once.
+func TestReverifyIssuerFetchesResourceMetadataAfresh(t *testing.T) {
+	f := newFakeNet(t)
+	f.addAccount(aliceDID, "alice.test", f.PDS.URL)
+	r := f.resolver(nil)
+	if _, _, err := r.VerifyIssuer(t.Context(), syntax.DID(aliceDID), f.AS.URL); err != nil {
+		t.Fatal(err)
+	}
+	other := newFakeNet(t)
+	f.set(func(f *fakeNet) {
+		f.resource = func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, map[string]any{"resource": f.PDS.URL, "authorization_servers": []string{other.AS.URL}})
+		}
+	})
+	before := f.hitCount("resource")
+	if _, _, err := r.VerifyIssuer(t.Context(), syntax.DID(aliceDID), f.AS.URL); err != nil {
+		t.Fatalf("VerifyIssuer within the cache lifetime: %v", err)
+	}
+	if f.hitCount("resource") != before {
+		t.Fatal("VerifyIssuer did not use the cached metadata")
+	}
+	if _, _, err := r.ReverifyIssuer(t.Context(), syntax.DID(aliceDID), f.AS.URL); !errors.Is(err, discovery.ErrIssuerMismatch) {
+		t.Fatalf("ReverifyIssuer: err = %v, want ErrIssuerMismatch", err)
+	}
+	if f.hitCount("resource") != before+1 {
+		t.Fatal("ReverifyIssuer did not fetch the metadata afresh")
+	}
+}
+
 func TestVerifyIssuerChecksProtectedResources(t *testing.T) {
 	f := newFakeNet(t)
 	f.addAccount(aliceDID, "alice.test", f.PDS.URL)

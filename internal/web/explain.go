@@ -149,3 +149,19 @@ func explainAction(err error, what string) string {
 func sessionEnded(err error) bool {
 	return errors.Is(err, atoauth.ErrSessionExpired) || errors.Is(err, atoauth.ErrSessionNotFound)
 }
+
+// sessionEndNotice names the notice that explains why a session ended.
+func sessionEndNotice(err error) string {
+	var oe *atoauth.OAuthError
+	switch {
+	case errors.Is(err, atoauth.ErrIdentityMismatch):
+		return "session-moved"
+	case errors.Is(err, atoauth.ErrTokenRejected):
+		return "session-refused"
+	case errors.Is(err, atoauth.ErrClientKeyRemoved):
+		return "session-key"
+	case errors.As(err, &oe) && oe.Code == "invalid_grant":
+		return "session-revoked"
+	}
+	return "session-ended"
+}

@@ -210,14 +210,36 @@ func TestAvatarFromTheAppViewCDN(t *testing.T) {
 }
 
 func TestSessionEndedByTheServer(t *testing.T) {
-	e := newEnv(t, nil)
-	b := e.browser
-	b.signIn(e.alice)
-	e.net.RevokeAll(e.alice)
-	e.net.ExpireAccessTokens()
-	p := b.get("/")
-	if p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/?notice=session-ended" {
-		t.Fatalf("HTTP %d %s", p.StatusCode, p.Header.Get("Location"))
+	for _, tc := range []struct {
+		cause  string
+		break_ func(e *env)
+		notice string
+		says   string
+	}{
+		{"revoked", func(e *env) { e.net.RevokeAll(e.alice); e.net.ExpireAccessTokens() },
+			"session-revoked", "Your server ended your session"},
+		{"moved", func(e *env) {
+			e.net.UpdateTamper(func(tm *atoauthtest.Tamper) {
+				tm.ResourceMetadata = func(m map[string]any) { m["authorization_servers"] = []any{"https://elsewhere.example.com"} }
+			})
+			e.net.ExpireAccessTokens()
+		}, "session-moved", "Your account is now hosted by another server"},
+		{"refused", func(e *env) { e.net.UpdateTamper(func(tm *atoauthtest.Tamper) { tm.RejectAccessTokens = true }) },
+			"session-refused", "Your server no longer accepts this session"},
+	} {
+		t.Run(tc.cause, func(t *testing.T) {
+			e := newEnv(t, nil)
+			b := e.browser
+			b.signIn(e.alice)
+			tc.break_(e)
+			p := b.get("/")
+			if p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/?notice="+tc.notice {
+				t.Fatalf("HTTP %d %s", p.StatusCode, p.Header.Get("Location"))
+			}
+			mustContain(t, "sign-in page", b.get("/?notice="+tc.notice).body, tc.says, "Please sign in again", `name="identifier"`)
+			if list, _ := e.client.Sessions(context.Background(), e.alice); len(list) != 0 {
+				t.Fatalf("the ended session is still stored: %v", list)
+			}
+		})
 	}
-	mustContain(t, "sign-in page", b.get("/?notice=session-ended").body, "Your session has ended", `name="identifier"`)
 }

@@ -152,11 +152,17 @@ func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, sta
 	wg.Go(func() { p.Posts, postsErr = a.loadPosts(r.Context(), s) })
 	wg.Go(func() { p.Timeline.Items, timelineErr = a.loadTimeline(r.Context(), s) })
 	wg.Wait()
+	// The three loads end together when the session has ended; the one
+	// that learned why tells it (the others may only see it gone).
+	var ended error
 	for _, err := range []error{profileErr, postsErr, timelineErr} {
-		if sessionEnded(err) {
-			a.endSession(w, r)
-			return
+		if sessionEnded(err) && (ended == nil || sessionEndNotice(ended) == "session-ended") {
+			ended = err
 		}
+	}
+	if ended != nil {
+		a.endSession(w, r, ended)
+		return
 	}
 	if profileErr != nil {
 		a.logger(r).Info("home: profile", "err", profileErr)
@@ -184,11 +190,13 @@ func timelineUnavailable(err error) string {
 	return explainAction(err, "load your timeline")
 }
 
-// endSession handles a session the server has ended: the cookie goes and
-// the person is asked to sign in again.
-func (a *App) endSession(w http.ResponseWriter, r *http.Request) {
+// endSession handles a session that has ended (err matches
+// sessionEnded): the cookie goes and the person is asked to sign in
+// again, with the reason in plain words.
+func (a *App) endSession(w http.ResponseWriter, r *http.Request, err error) {
+	a.logger(r).Info("session ended", "err", err)
 	a.clearCookie(w, a.sessionCookie)
-	http.Redirect(w, r, "/?notice=session-ended", http.StatusSeeOther)
+	http.Redirect(w, r, "/?notice="+sessionEndNotice(err), http.StatusSeeOther)
 }
 
 // loadProfileCard reads the profile from the AppView (with CDN avatar
@@ -372,7 +380,7 @@ func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	res, err := s.agent.Post(ctx, d.Text, opts)
 	if sessionEnded(err) {
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 		return
 	}
 	if err != nil {
@@ -439,7 +447,7 @@ func (a *App) deletePost(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	_, err := s.agent.DeleteRecord(ctx, "app.bsky.feed.post", rkey, nil)
 	if sessionEnded(err) {
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 		return
 	}
 	if err != nil {

@@ -37,7 +37,7 @@ type profileForm struct {
 func (a *App) profilePage(w http.ResponseWriter, r *http.Request, s *session) {
 	f, err := a.loadProfileForm(r.Context(), s)
 	if sessionEnded(err) {
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 		return
 	}
 	if err != nil {
@@ -109,7 +109,7 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		p = &agent.Profile{CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
 		cid = ""
 	case sessionEnded(err):
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 		return
 	case err != nil:
 		fail(http.StatusBadGateway, explainAction(err, "load your profile"), in)
@@ -126,7 +126,7 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 	if avatar != nil {
 		blob, err := s.agent.UploadBlob(ctx, bytes.NewReader(avatar), avatarType)
 		if sessionEnded(err) {
-			a.endSession(w, r)
+			a.endSession(w, r, err)
 			return
 		}
 		if err != nil {
@@ -142,7 +142,7 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		conflict()
 		return
 	case sessionEnded(err):
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 		return
 	case err != nil:
 		a.logger(r).Info("profile: write", "err", err)
@@ -180,7 +180,7 @@ func (a *App) pageOK(w http.ResponseWriter, r *http.Request, s *session, err err
 	case err == nil:
 		return true
 	case sessionEnded(err):
-		a.endSession(w, r)
+		a.endSession(w, r, err)
 	case errors.Is(err, xrpc.ErrRecordNotFound):
 		a.renderError(w, r, http.StatusNotFound, errorPage{Heading: "Record not found",
 			Message: "There is no record here: it may have been deleted.", Back: "/records", BackLabel: "Back to your records"}, s)

@@ -228,7 +228,7 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 	// The old key removed: its sessions end, the new ones go on.
 	p.serve(k2)
 	p.net.ExpireAccessTokens()
-	if r := b.do("GET", "/", nil, nil); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/?notice=session-ended" {
+	if r := b.do("GET", "/", nil, nil); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/?notice=session-key" {
 		t.Fatalf("session of a removed key: HTTP %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 	if r := b2.do("GET", "/session", nil, nil); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "<code>k2</code>") {

@@ -34,13 +34,17 @@ type accountView struct {
 // notices are the fixed messages a redirect may ask a page to show
 // (?notice=<code>): a page never prints text taken from the URL.
 var notices = map[string]string{
-	"posted":         "Posted.",
-	"deleted":        "Deleted.",
-	"profile-saved":  "Profile saved.",
-	"signed-out":     "Signed out.",
-	"signed-out-all": "Signed out everywhere: every session of your account in this app was revoked.",
-	"session-ended":  "Your session has ended. Please sign in again.",
-	"revoke-failed":  "Signed out. Your server could not be reached to revoke the session; its tokens were deleted here and expire on their own.",
+	"posted":          "Posted.",
+	"deleted":         "Deleted.",
+	"profile-saved":   "Profile saved.",
+	"signed-out":      "Signed out.",
+	"signed-out-all":  "Signed out everywhere: every session of your account in this app was revoked.",
+	"session-ended":   "Your session has ended. Please sign in again.",
+	"session-revoked": "Your server ended your session: it was signed out elsewhere, revoked, or unused for too long. Please sign in again.",
+	"session-moved":   "Your account is now hosted by another server, so your session here was ended to keep the account safe. Please sign in again.",
+	"session-refused": "Your server no longer accepts this session (the account may have moved). Please sign in again.",
+	"session-key":     "This app changed the key it signs in with, so your session had to end. Please sign in again.",
+	"revoke-failed":   "Signed out. Your server could not be reached to revoke the session; its tokens were deleted here and expire on their own.",
 }
 
 func (a *App) loadTemplates() error {

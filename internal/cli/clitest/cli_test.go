@@ -1,11 +1,14 @@
 package clitest
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atoauth/atoauth/atoauthtest"
 )
 
 func TestLoginWhoamiLogout(t *testing.T) {
@@ -219,3 +222,50 @@ func TestHelpHasExamples(t *testing.T) {
 
 // pngBytes is a 1×1 PNG.
 var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// A session the server ends makes every command exit 4 with a line that
+// says why; a temporary failure exits 1 and keeps the session.
+func TestSessionEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(e *Env)
+		code   int
+		says   string
+	}{
+		{"revoked", func(e *Env) { e.Net.RevokeAll(e.Alice); e.Net.ExpireAccessTokens() },
+			4, "your session has ended: your server revoked it"},
+		{"moved", func(e *Env) {
+			e.Net.UpdateTamper(func(tm *atoauthtest.Tamper) {
+				tm.ResourceMetadata = func(m map[string]any) { m["authorization_servers"] = []any{"https://elsewhere.example.com"} }
+			})
+			e.Net.ExpireAccessTokens()
+		}, 4, "your session has ended: your account is now hosted by another server"},
+		{"refused", func(e *Env) { e.Net.UpdateTamper(func(tm *atoauthtest.Tamper) { tm.RejectAccessTokens = true }) },
+			4, "your session has ended: your PDS no longer accepts this session"},
+		{"server down", func(e *Env) {
+			e.Net.UpdateTamper(func(tm *atoauthtest.Tamper) {
+				tm.TokenError = func(string) *atoauthtest.ErrorAnswer { return &atoauthtest.ErrorAnswer{Status: 503} }
+			})
+			e.Net.ExpireAccessTokens()
+		}, 1, "temporary; the session is kept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New(t)
+			if r := e.Run("", "login", "alice.test"); r.Code != 0 {
+				t.Fatalf("login: %s", r.ErrOut)
+			}
+			tc.break_(e)
+			r := e.Run("", "post", "hello")
+			if r.Code != tc.code || !strings.Contains(r.ErrOut, tc.says) {
+				t.Fatalf("exit %d, want %d saying %q:\n%s", r.Code, tc.code, tc.says, r.ErrOut)
+			}
+			if tc.code == 4 && !strings.Contains(r.ErrOut, "Sign in again with `atoauth login <handle>`") {
+				t.Fatalf("no way forward:\n%s", r.ErrOut)
+			}
+			list, _ := e.Store.ListSessions(context.Background(), e.Alice)
+			if kept := len(list) == 1; kept != (tc.code != 4) {
+				t.Fatalf("sessions left: %d", len(list))
+			}
+		})
+	}
+}

@@ -60,6 +60,25 @@ func ExitCode(err error) int {
 	return ExitError
 }
 
+// SessionEndReason says in plain words why a session ended (err matches
+// atoauth.ErrSessionExpired).
+func SessionEndReason(err error) string {
+	var oe *atoauth.OAuthError
+	switch {
+	case errors.Is(err, atoauth.ErrIdentityMismatch):
+		return "your account is now hosted by another server, so the session was ended to keep it safe"
+	case errors.Is(err, atoauth.ErrTokenRejected):
+		return "your PDS no longer accepts this session (the account may have moved)"
+	case errors.Is(err, atoauth.ErrClientKeyRemoved):
+		return "the client key this session was made with is no longer configured"
+	case errors.As(err, &oe) && oe.Code == "invalid_grant":
+		return "your server revoked it (signed out elsewhere, or unused for too long)"
+	case errors.As(err, &oe):
+		return "your server refused to renew it (" + oe.Code + ")"
+	}
+	return "it was signed out, or your server no longer accepts it"
+}
+
 // IOStreams are a command's input and outputs.
 type IOStreams struct {
 	In     io.Reader

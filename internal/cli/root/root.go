@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/cli/blob"
 	"github.com/atoauth/atoauth/internal/cli/call"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
@@ -176,6 +177,8 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
 	case errors.Is(err, doctor.ErrChecksFailed), errors.Is(err, scopecmd.ErrNotAllowed):
 		// doctor has printed its findings; scope allows what is missing.
+	case errors.Is(err, atoauth.ErrSessionExpired):
+		fmt.Fprintf(f.IO.ErrOut, "atoauth: your session has ended: %s.\nSign in again with `atoauth login <handle>`.\n(%v)\n", cmdutil.SessionEndReason(err), err)
 	default:
 		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
 	}
