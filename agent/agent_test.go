@@ -472,8 +472,15 @@ func TestPermissionsChecked(t *testing.T) {
 	if !errors.As(err, &sme) || !errors.Is(err, atoauth.ErrScopeMissing) || sme.Permission != "repo:app.bsky.actor.profile?action=create" {
 		t.Fatalf("profile: %v", err)
 	}
-	if _, err := a.GetProfile(ctx, ""); !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview" {
+	// Left to the PDS's default AppView, no permission for the method at
+	// any audience: refused as rpc:…?aud=*.
+	if _, err := a.GetProfile(ctx, ""); !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=*" {
 		t.Fatalf("getProfile: %v", err)
+	}
+	// With the AppView named, the exact permission.
+	named := e.agent(&agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": xrpc.AppViewService}}})
+	if _, err := named.GetProfile(ctx, ""); !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview" {
+		t.Fatalf("getProfile with the AppView named: %v", err)
 	}
 	if n := e.net.Counters().PDSRequests - before; n != 0 {
 		t.Fatalf("refused calls sent %d requests", n)

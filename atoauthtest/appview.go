@@ -29,9 +29,10 @@ type serviceHandler func(w http.ResponseWriter, r *http.Request, viewer syntax.D
 
 // proxyCall handles a method the PDS does not implement, like the
 // reference PDS's proxy handler: it authenticates the caller, routes the
-// call to the service named by the atproto-proxy header ("No service
-// configured" without one: the fake PDS has no default service), checks
-// the rpc permission for that method and audience, and forwards it.
+// call to the service named by the atproto-proxy header or, without one,
+// to the network's AppView (with Options.NoDefaultService, "No service
+// configured"), checks the rpc permission for that method and audience,
+// and forwards it.
 func (n *Network) proxyCall(w http.ResponseWriter, r *http.Request, nsid string) {
 	if _, err := syntax.ParseNSID(nsid); err != nil {
 		n.xrpcFail(w, r, invalidRequest("invalid xrpc path"))
@@ -48,8 +49,15 @@ func (n *Network) proxyCall(w http.ResponseWriter, r *http.Request, nsid string)
 	}
 	ref := r.Header.Get(proxyHeader)
 	if ref == "" {
-		n.xrpcFail(w, r, invalidRequest("No service configured for %s", nsid))
-		return
+		if n.opts.NoDefaultService {
+			n.xrpcFail(w, r, invalidRequest("No service configured for %s", nsid))
+			return
+		}
+		// The reference PDS's default for every method it does not know
+		// (chat.bsky.* included) is its AppView; the permission checked is
+		// rpc:<nsid>?aud=<appview did>#bsky_appview.
+		ref = n.opts.AppViewDID + "#bsky_appview"
+		n.count(func(c *Counters) { c.ProxiedByDefault++ })
 	}
 	svc, e := n.resolveService(ref)
 	if e != nil {

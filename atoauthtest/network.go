@@ -43,6 +43,13 @@ type Options struct {
 	// through the PDS with "atproto-proxy: <ChatDID>#bsky_chat" (default
 	// "did:web:api.bsky.chat").
 	ChatDID string
+	// NoDefaultService makes the PDS refuse a call to a method it does
+	// not implement that names no service, with 400 InvalidRequest "No
+	// service configured for <nsid>", as the reference PDS does when it
+	// has no AppView configured. By default it forwards such calls to the
+	// network's AppView, as the reference PDS forwards them to its
+	// configured one (pipethrough.ts, defaultService).
+	NoDefaultService bool
 }
 
 // Network is a running fake atproto network. Create it with [NewNetwork].

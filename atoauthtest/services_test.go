@@ -44,8 +44,10 @@ func TestProxyToServices(t *testing.T) {
 	if r.status != http.StatusOK || r.str("did") != alice.String() || r.str("handle") != "alice.test" || r.body["postsCount"] != float64(0) {
 		t.Fatalf("getProfile: %d %s", r.status, r.raw)
 	}
-	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, ""),
-		400, "InvalidRequest", "No service configured for app.bsky.actor.getProfile")
+	// Without the header, the PDS's default: its AppView.
+	if r := proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, ""); r.status != http.StatusOK || r.str("did") != alice.String() {
+		t.Fatalf("getProfile without a header: %d %s", r.status, r.raw)
+	}
 	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, "did:web:elsewhere.test#bsky_appview"),
 		400, "InvalidRequest", "could not resolve proxy did")
 	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, "did:web:api.bsky.app#nope"),
@@ -71,7 +73,7 @@ func TestProxyToServices(t *testing.T) {
 	n.UpdateTamper(func(t *atoauthtest.Tamper) { t.ServiceUnreachable = true })
 	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.feed.getTimeline", nil, nil, tok.access, appview),
 		502, "UpstreamFailure", "Upstream service unreachable")
-	if got := n.Counters(); got.Proxied != 4 || got.ProxyHeaderOnLocal != 1 {
+	if got := n.Counters(); got.Proxied != 5 || got.ProxiedByDefault != 1 || got.ProxyHeaderOnLocal != 1 {
 		t.Fatalf("counters: %+v", got)
 	}
 
@@ -268,4 +270,23 @@ func TestStartOutsideTests(t *testing.T) {
 	if _, err := http.Get(n.PLC.URL + "/" + did.String()); err == nil {
 		t.Fatal("network still up after Close")
 	}
+}
+
+// A PDS with no default service (NoDefaultService) answers a call that
+// names none as the reference PDS without an AppView does, and still
+// forwards calls that name one.
+func TestNoDefaultService(t *testing.T) {
+	n := atoauthtest.NewNetwork(t, atoauthtest.Options{NoDefaultService: true, AppViewDID: "did:web:appview.test"})
+	alice := n.CreateAccount("alice.test")
+	c := newLoopbackClient(t, n, genericScope)
+	tok := c.login(genericScope, alice)
+	actor := url.Values{"actor": {"alice.test"}}
+	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, ""),
+		400, "InvalidRequest", "No service configured for app.bsky.actor.getProfile")
+	if r := proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, "did:web:appview.test#bsky_appview"); r.status != http.StatusOK {
+		t.Fatalf("getProfile through the named AppView: %d %s", r.status, r.raw)
+	}
+	// Bluesky's AppView is not this network's.
+	wantXRPCError(t, proxied(c, http.MethodGet, "app.bsky.actor.getProfile", actor, nil, tok.access, "did:web:api.bsky.app#bsky_appview"),
+		400, "InvalidRequest", "could not resolve proxy did")
 }

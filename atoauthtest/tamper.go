@@ -155,9 +155,12 @@ type Counters struct {
 	RateLimited int
 
 	// Proxied counts calls the PDS forwarded to a service of the network
-	// (the fake AppView or chat service) because of their atproto-proxy
-	// header.
+	// (the fake AppView or chat service).
 	Proxied int
+	// ProxiedByDefault counts calls that named no service (no
+	// atproto-proxy header) and were routed to the network's AppView, the
+	// PDS's default.
+	ProxiedByDefault int
 	// ProxyHeaderOnLocal counts calls to methods the PDS implements itself
 	// (com.atproto.*) that carried an atproto-proxy header anyway. The
 	// PDS serves them locally, as the reference PDS does; a client that

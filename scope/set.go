@@ -73,7 +73,10 @@ func NeedRepo(collection, action string) Requirement {
 func NeedBlob(mime string) Requirement { return Requirement{Resource: "blob", MIME: mime} }
 
 // NeedRPC is the requirement to call method lxm at the service aud
-// ("did#service_id") through the PDS.
+// ("did#service_id") through the PDS. An empty aud stands for the PDS's
+// default service, whose DID a client cannot know: a permission for lxm
+// at any audience then counts, and the requirement is written
+// rpc:<lxm>?aud=* (a call that names no service is decided by the PDS).
 func NeedRPC(lxm, aud string) Requirement { return Requirement{Resource: "rpc", LXM: lxm, Aud: aud} }
 
 // NeedAccount is the requirement to apply action ("read", "manage") to
@@ -98,13 +101,21 @@ func (r Requirement) String() string {
 	case "blob":
 		return Blob(r.MIME).String()
 	case "rpc":
-		return RPC(r.LXM, r.Aud).String()
+		return RPC(r.LXM, r.rpcAud()).String()
 	case "account":
 		return Account(r.Attr, r.Action).String()
 	case "identity":
 		return Identity(r.Attr).String()
 	}
 	return r.Resource
+}
+
+// rpcAud is r.Aud, with "*" for the PDS's default service ("").
+func (r Requirement) rpcAud() string {
+	if r.Aud == "" {
+		return "*"
+	}
+	return r.Aud
 }
 
 // Describe says what r needs in plain words.
@@ -115,7 +126,7 @@ func (r Requirement) Describe() string {
 	case "blob":
 		return "Upload a " + r.MIME + " file."
 	case "rpc":
-		return RPC(r.LXM, r.Aud).Describe()
+		return RPC(r.LXM, r.rpcAud()).Describe()
 	case "account":
 		return Account(r.Attr, r.Action).Describe()
 	case "identity":
@@ -230,7 +241,7 @@ func matches(p Permission, r Requirement) bool {
 		return r.Resource == "blob" && isMIME(r.MIME) &&
 			slices.ContainsFunc(p.Accept, func(a string) bool { return acceptMatches(a, r.MIME) })
 	case RPCPermission:
-		return r.Resource == "rpc" && (p.Aud == "*" || p.Aud == r.Aud) &&
+		return r.Resource == "rpc" && (p.Aud == "*" || p.Aud == r.Aud || r.Aud == "") &&
 			(slices.Contains(p.LXMs, "*") || slices.Contains(p.LXMs, r.LXM))
 	case AccountPermission:
 		return r.Resource == "account" && p.Attr == r.Attr &&

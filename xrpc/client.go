@@ -34,17 +34,48 @@ const (
 const ProxyHeader = "atproto-proxy"
 
 // DefaultServices returns the default routing of [Options.Services]:
-// app.bsky.* to [AppViewService] and chat.bsky.* to [ChatService], except
-// app.bsky.actor.getPreferences and app.bsky.actor.putPreferences, which
-// the PDS answers itself. Everything else, com.atproto.* included, is
-// PDS-local and carries no atproto-proxy header.
+// chat.bsky.* to [ChatService], which a PDS cannot infer, and
+// app.bsky.actor.getPreferences and putPreferences to the PDS itself.
+// Other app.bsky.* methods have no entry: they are sent without an
+// atproto-proxy header, so that the PDS forwards them to the AppView it is
+// configured with, as the official TypeScript client (@atproto/api Agent)
+// does; see [Client] for the fallback to [AppViewService]. Everything
+// else, com.atproto.* included, is PDS-local and carries no header.
 func DefaultServices() map[string]string {
 	return map[string]string{
-		"app.bsky.":                     AppViewService,
 		"chat.bsky.":                    ChatService,
 		"app.bsky.actor.getPreferences": "",
 		"app.bsky.actor.putPreferences": "",
 	}
+}
+
+// ProxyMemory remembers the PDSes that have no default AppView, found by
+// the fallback described at [Client]: app.bsky.* calls to them carry the
+// atproto-proxy header of [AppViewService] from the first try. Share one
+// across the Clients of a program (Options.ProxyMemory) so that each PDS
+// costs the extra round trip once. The zero value is ready to use; it is
+// safe for concurrent use and holds at most 4,096 PDS origins (it starts
+// over when full: PDS origins may be chosen by strangers).
+type ProxyMemory struct {
+	mu    sync.Mutex
+	needs map[string]bool // PDS origin → app.bsky.* needs the header
+}
+
+const maxProxyMemory = 4096
+
+func (m *ProxyMemory) needsHeader(pds string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.needs[pds]
+}
+
+func (m *ProxyMemory) remember(pds string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.needs == nil || len(m.needs) >= maxProxyMemory {
+		m.needs = make(map[string]bool)
+	}
+	m.needs[pds] = true
 }
 
 // Defaults of [Options].
@@ -72,10 +103,16 @@ type Options struct {
 	// Services routes calls to services through the PDS: it maps an NSID,
 	// or an NSID prefix ending in ".", to the service reference sent in
 	// the atproto-proxy header ("did:web:api.bsky.app#bsky_appview"); ""
-	// means no header. The most specific entry wins. Entries are merged
-	// over [DefaultServices], so {"app.bsky.": "did:web:appview.example#bsky_appview"}
-	// only changes the AppView.
+	// means no header (the PDS answers, or routes by its own default).
+	// The most specific entry wins, and an entry always wins over the
+	// default routing. Entries are merged over [DefaultServices], so
+	// {"app.bsky.": "did:web:appview.example#bsky_appview"} names the
+	// AppView for every app.bsky.* call.
 	Services map[string]string
+	// ProxyMemory, when set, is shared with other Clients to remember the
+	// PDSes without a default AppView (see [ProxyMemory]). Nil: the
+	// Client keeps its own.
+	ProxyMemory *ProxyMemory
 
 	// Authorizer pre-checks each call's permission (a write's repo
 	// permission, an upload's blob permission, a proxied call's rpc
@@ -102,11 +139,35 @@ type Options struct {
 // Client calls XRPC methods (atproto XRPC spec,
 // https://atproto.com/specs/xrpc): queries are GET /xrpc/{nsid} with
 // query parameters, procedures POST /xrpc/{nsid} with a body. It routes
-// app.bsky.* and chat.bsky.* calls to their service through the PDS with
-// the atproto-proxy header, pre-checks permissions, decodes responses
-// into Go values and turns error responses into *[Error] and
-// *[ScopeMissingError]. It also implements indigo's lexutil.LexClient
-// ([Client.LexDo]), so indigo's generated API functions run over it.
+// calls to services through the PDS with the atproto-proxy header,
+// pre-checks permissions, decodes responses into Go values and turns
+// error responses into *[Error] and *[ScopeMissingError]. It also
+// implements indigo's lexutil.LexClient ([Client.LexDo]), so indigo's
+// generated API functions run over it.
+//
+// Routing. A call that an Options.Services entry or [WithProxy] routes
+// carries exactly that header (or none, for ""). chat.bsky.* goes to
+// [ChatService] by default. Other app.bsky.* calls are sent without a
+// header, and the PDS forwards them to the AppView it is configured with
+// (the reference PDS's defaultService), as the official TypeScript client
+// does. When the PDS answers that it has no service for such a call — 400
+// "No service configured for …" (the reference PDS without an AppView), or
+// 404 or 501 (a PDS that does not forward without the header) — the call
+// is sent once more with the header of Bluesky's AppView
+// ([AppViewService]); when that works, the PDS is remembered
+// ([ProxyMemory]) and later app.bsky.* calls to it carry that header from
+// the start. A procedure with a streamed (io.Reader) body cannot be sent
+// twice and is not retried. When both fail, the error names both tries.
+//
+// Permissions. A call that names a service is pre-checked for
+// rpc:<nsid>?aud=<service>. A call left to the PDS's default service
+// cannot be, exactly: the client does not know which AppView the PDS
+// uses, and so which audience the PDS will check. It is refused only
+// when no granted permission covers the method for any audience (the PDS
+// would refuse it whatever its AppView), and named as
+// rpc:<nsid>?aud=*; a permission for one specific AppView lets it through
+// and the PDS decides. Name the AppView (Options.Services) to get the
+// exact check.
 //
 // A Client is safe for concurrent use.
 type Client struct {
@@ -114,6 +175,7 @@ type Client struct {
 	host       string
 	hc         *http.Client
 	services   map[string]string
+	memory     *ProxyMemory
 	auth       Authorizer
 	noPreCheck bool
 	headers    http.Header
@@ -133,6 +195,7 @@ func NewClient(opts Options) (*Client, error) {
 		sess:       opts.Session,
 		hc:         opts.HTTPClient,
 		services:   DefaultServices(),
+		memory:     opts.ProxyMemory,
 		auth:       opts.Authorizer,
 		noPreCheck: opts.NoPreCheck,
 		headers:    opts.Headers.Clone(),
@@ -158,6 +221,9 @@ func NewClient(opts Options) (*Client, error) {
 			return nil, err
 		}
 		c.services[k] = v
+	}
+	if c.memory == nil {
+		c.memory = &ProxyMemory{}
 	}
 	if c.maxWait == 0 {
 		c.maxWait = DefaultMaxRetryWait
@@ -208,19 +274,31 @@ func CheckServiceRef(ref string) error {
 }
 
 // Service returns the service reference that a call to nsid is routed to
-// (sent as the atproto-proxy header), or "" for a PDS-local call.
+// (sent as the atproto-proxy header), or "" for a call sent without the
+// header: a PDS-local call, or an app.bsky.* call left to the PDS's
+// default AppView (see [Client]).
 func (c *Client) Service(nsid string) string {
+	ref, _ := c.route(nsid)
+	return ref
+}
+
+// route returns the service of nsid's most specific Services entry, and
+// whether an entry matched at all.
+func (c *Client) route(nsid string) (string, bool) {
 	if s, ok := c.services[nsid]; ok {
-		return s
+		return s, true
 	}
-	best, bestLen := "", 0
+	best, bestLen, found := "", 0, false
 	for k, v := range c.services {
 		if strings.HasSuffix(k, ".") && strings.HasPrefix(nsid, k) && len(k) > bestLen {
-			best, bestLen = v, len(k)
+			best, bestLen, found = v, len(k), true
 		}
 	}
-	return best
+	return best, found
 }
+
+// appViewDefault is the namespace left to the PDS's default AppView.
+const appViewDefault = "app.bsky."
 
 // Params are the query parameters of a call. Values may be strings, bools,
 // integers, types whose underlying type is one of those (syntax.DID),
@@ -281,16 +359,18 @@ type CallOption func(*call)
 
 type call struct {
 	service    string
+	explicit   bool // service comes from Options.Services or WithProxy
 	encoding   string
 	header     http.Header
 	respHeader *http.Header
 }
 
 // WithProxy routes the call to service ("did#service_id") through the
-// PDS, overriding [Options.Services]; WithProxy("") sends the call to the
-// PDS itself, without an atproto-proxy header.
+// PDS, overriding [Options.Services] and the default routing;
+// WithProxy("") sends the call to the PDS without an atproto-proxy header
+// and without the fallback to [AppViewService].
 func WithProxy(service string) CallOption {
-	return func(c *call) { c.service = service }
+	return func(c *call) { c.service, c.explicit = service, true }
 }
 
 // WithHeader adds a request header to the call.
@@ -352,7 +432,8 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 	if _, err := syntax.ParseNSID(nsid); err != nil {
 		return fmt.Errorf("xrpc: %q is not a valid NSID", cleanText(nsid))
 	}
-	cl := call{service: c.Service(nsid), header: http.Header{}}
+	cl := call{header: http.Header{}}
+	cl.service, cl.explicit = c.route(nsid)
 	for _, o := range opts {
 		o(&cl)
 	}
@@ -365,28 +446,55 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 	if err != nil {
 		return err
 	}
-	body, encoding, jsonBody, err := prepareBody(in, cl.encoding)
+	body, err := prepareBody(in, cl.encoding)
 	if err != nil {
 		return fmt.Errorf("xrpc: %s: %w", nsid, err)
-	}
-	var reqs []Requirement
-	if cl.service != "" {
-		reqs = append(reqs, RPCRequirement(nsid, cl.service))
-	}
-	reqs = append(reqs, bodyRequirements(nsid, encoding, jsonBody)...)
-	if err := c.check(nsid, reqs); err != nil {
-		return err
 	}
 	host := c.host
 	if c.sess != nil {
 		host = c.sess.PDS()
 	}
+	// Left to the PDS's default AppView, unless this PDS is known to have
+	// none.
+	byDefault := !cl.explicit && cl.service == "" && strings.HasPrefix(nsid, appViewDefault)
+	if byDefault && c.memory.needsHeader(host) {
+		cl.service, byDefault = AppViewService, false
+	}
+	reqs := bodyRequirements(nsid, body.encoding, body.json)
+	switch {
+	case cl.service != "":
+		reqs = append(reqs, RPCRequirement(nsid, cl.service))
+	case byDefault:
+		reqs = append(reqs, RPCRequirement(nsid, "")) // any audience: the PDS's AppView is unknown
+	}
+	if err := c.check(nsid, reqs); err != nil {
+		return err
+	}
 	target := host + "/xrpc/" + nsid
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
+	err = c.send(ctx, method, nsid, target, cl, body, out)
+	var first *Error
+	if !byDefault || !errors.As(err, &first) || !first.pdsHasNoService() || !body.replayable() {
+		return err
+	}
+	// The PDS has no default AppView: try Bluesky's, once.
+	cl.service = AppViewService
+	if cerr := c.check(nsid, []Requirement{RPCRequirement(nsid, AppViewService)}); cerr != nil {
+		return fmt.Errorf("%w (the PDS has no default AppView: %s)", cerr, first.summary())
+	}
+	if err := c.send(ctx, method, nsid, target, cl, body, out); err != nil {
+		return fmt.Errorf("xrpc: %s: the PDS has no default AppView (%s), and through %s: %w", nsid, first.summary(), AppViewService, err)
+	}
+	c.memory.remember(host)
+	return nil
+}
+
+// send makes one call, with its Retry-After retries for queries.
+func (c *Client) send(ctx context.Context, method, nsid, target string, cl call, body *requestBody, out any) error {
 	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, target, body)
+		req, err := http.NewRequestWithContext(ctx, method, target, body.reader())
 		if err != nil {
 			return fmt.Errorf("xrpc: %s: %w", nsid, err)
 		}
@@ -396,8 +504,8 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 		for k, vs := range cl.header {
 			req.Header[k] = append([]string(nil), vs...)
 		}
-		if body != nil {
-			req.Header.Set("Content-Type", encoding)
+		if body.present() {
+			req.Header.Set("Content-Type", body.encoding)
 		}
 		if isJSONOut(out) {
 			req.Header.Set("Accept", "application/json")
@@ -474,42 +582,72 @@ func (c *Client) authorizer() Authorizer {
 	return c.scopeParsed
 }
 
+// requestBody is a procedure's input: in memory (data, replayable), or a
+// stream that can be sent once.
+type requestBody struct {
+	data     []byte
+	stream   io.Reader
+	encoding string
+	json     []byte // the body when it is JSON, for the permission pre-check
+}
+
+func (b *requestBody) present() bool    { return b.data != nil || b.stream != nil }
+func (b *requestBody) replayable() bool { return b.stream == nil }
+
+// reader returns the body for one request (nil for none): a fresh reader
+// over data, or the stream, which is then spent.
+func (b *requestBody) reader() io.Reader {
+	switch {
+	case b.data != nil:
+		return bytes.NewReader(b.data)
+	case b.stream != nil:
+		r := b.stream
+		b.stream = eofReader{}
+		return r
+	}
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
 // prepareBody turns a procedure input into a body and its Content-Type.
-// jsonBody is the body when it is JSON, for the permission pre-check.
-func prepareBody(in any, enc string) (body io.Reader, encoding string, jsonBody []byte, err error) {
+func prepareBody(in any, enc string) (*requestBody, error) {
 	switch v := in.(type) {
 	case nil:
-		return nil, "", nil, nil
+		return &requestBody{}, nil
 	case json.RawMessage:
-		return bytes.NewReader(v), "application/json", v, nil
+		return &requestBody{data: v, encoding: "application/json", json: v}, nil
 	case []byte:
 		if enc == "" || enc == "*/*" {
 			enc = http.DetectContentType(v)
 		}
+		b := &requestBody{data: v, encoding: enc}
 		if isJSONType(enc) {
-			jsonBody = v
+			b.json = v
 		}
-		return bytes.NewReader(v), enc, jsonBody, nil
+		return b, nil
 	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
 		// Already in memory: send it with a length, replayable.
 		data, err := io.ReadAll(v.(io.Reader))
 		if err != nil {
-			return nil, "", nil, err
+			return nil, err
 		}
 		return prepareBody(data, enc)
 	case io.Reader:
 		if enc == "" || enc == "*/*" {
 			br := bufio.NewReaderSize(v, 512)
 			head, _ := br.Peek(512)
-			return br, http.DetectContentType(head), nil, nil
+			return &requestBody{stream: br, encoding: http.DetectContentType(head)}, nil
 		}
-		return v, enc, nil, nil
+		return &requestBody{stream: v, encoding: enc}, nil
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("encoding the input as JSON: %w", err)
+		return nil, fmt.Errorf("encoding the input as JSON: %w", err)
 	}
-	return bytes.NewReader(b), "application/json", b, nil
+	return &requestBody{data: b, encoding: "application/json", json: b}, nil
 }
 
 func isJSONType(enc string) bool {

@@ -155,8 +155,9 @@ func TestProxyHeaderPerNSID(t *testing.T) {
 		{c, "com.atproto.repo.getRecord", nil, ""},
 		{c, "com.atproto.server.getSession", nil, ""},
 		{c, "com.atproto.repo.createRecord", nil, ""},
-		{c, "app.bsky.actor.getProfile", nil, xrpc.AppViewService},
-		{c, "app.bsky.feed.getTimeline", nil, xrpc.AppViewService},
+		// Left to the PDS's default AppView, as the TypeScript client does.
+		{c, "app.bsky.actor.getProfile", nil, ""},
+		{c, "app.bsky.feed.getTimeline", nil, ""},
 		{c, "app.bsky.actor.getPreferences", nil, ""},
 		{c, "app.bsky.actor.putPreferences", nil, ""},
 		{c, "chat.bsky.convo.listConvos", nil, xrpc.ChatService},
@@ -165,7 +166,8 @@ func TestProxyHeaderPerNSID(t *testing.T) {
 		{c, "tools.ozone.moderation.queryEvents", nil, ""},
 		{c, "com.atproto.moderation.createReport", []xrpc.CallOption{xrpc.WithProxy("did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler")}, "did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler"},
 		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithProxy("")}, ""},
-		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithHeader("atproto-proxy", "did:web:evil#x")}, xrpc.AppViewService},
+		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithProxy(xrpc.AppViewService)}, xrpc.AppViewService},
+		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithHeader("atproto-proxy", "did:web:evil#x")}, ""},
 		{custom, "app.bsky.feed.getAuthorFeed", nil, "did:web:appview.test#bsky_appview"},
 		{custom, "chat.bsky.convo.listConvos", nil, xrpc.ChatService},
 		{custom, "com.atproto.repo.listRecords", []xrpc.CallOption{xrpc.WithHeader("atproto-proxy", "did:web:evil#x")}, ""},
@@ -280,7 +282,7 @@ func TestProxiedCallsThroughThePDS(t *testing.T) {
 }
 
 func TestNoService(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope, "")
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -304,7 +306,7 @@ func TestNoService(t *testing.T) {
 		})
 	}
 	e.net.UpdateTamper(func(t *atoauthtest.Tamper) { t.ServiceUnreachable = true })
-	err := e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.getTimeline", nil, nil)
+	err := e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.getTimeline", nil, nil, xrpc.WithProxy(xrpc.AppViewService))
 	var xe *xrpc.Error
 	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.StatusCode != http.StatusBadGateway || xe.Service != xrpc.AppViewService ||
 		!strings.Contains(err.Error(), "could not reach the service") {
@@ -351,7 +353,7 @@ func TestScopePreCheck(t *testing.T) {
 			map[string]any{"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": "abc", "value": post("y")},
 		}}, nil, "repo:app.bsky.feed.post?action=update"},
 		{"com.atproto.repo.uploadBlob", http.MethodPost, strings.NewReader("just text"), []xrpc.CallOption{xrpc.WithEncoding("text/plain")}, "blob:text/plain"},
-		{"app.bsky.actor.getProfile", http.MethodGet, nil, nil, "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
+		{"app.bsky.actor.getProfile", http.MethodGet, nil, []xrpc.CallOption{xrpc.WithProxy(xrpc.AppViewService)}, "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
 	} {
 		call := func(c *xrpc.Client) error {
 			if tc.method == http.MethodGet {

@@ -26,7 +26,14 @@ type env struct {
 // scope granted (granted "" grants everything requested).
 func newEnv(t *testing.T, declared, granted string) *env {
 	t.Helper()
-	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
+	return newEnvWith(t, atoauthtest.Options{}, declared, granted)
+}
+
+// newEnvWith is newEnv on a network with options nopts.
+func newEnvWith(t *testing.T, nopts atoauthtest.Options, declared, granted string) *env {
+	t.Helper()
+	nopts.Logger = slog.New(slog.DiscardHandler)
+	n := atoauthtest.NewNetwork(t, nopts)
 	e := &env{t: t, net: n}
 	e.alice = n.CreateAccount("alice.test")
 	c, err := atoauth.NewClient(n.ClientConfig(declared))

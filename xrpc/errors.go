@@ -186,11 +186,34 @@ func (e *Error) noService() bool {
 		}
 	}
 	// The reference PDS answers 502 UpstreamFailure when the service is
-	// down, and 500 InternalServerError when it cannot resolve the
-	// service's DID at all.
-	return e.Service != "" && (e.Name == "UpstreamFailure" || e.Name == "UpstreamTimeout" ||
-		e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout ||
-		(e.StatusCode == http.StatusInternalServerError && e.Name == "InternalServerError"))
+	// down (its default AppView included), and 500 InternalServerError
+	// when it cannot resolve a named service's DID at all.
+	return e.Name == "UpstreamFailure" || e.Name == "UpstreamTimeout" ||
+		e.Service != "" && (e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout ||
+			(e.StatusCode == http.StatusInternalServerError && e.Name == "InternalServerError"))
+}
+
+// pdsHasNoService tells whether e, the answer to a call sent without an
+// atproto-proxy header, says that the PDS has no service for it: 400
+// InvalidRequest "No service configured for …" (the reference PDS
+// without an AppView), or 404 or 501, the answer of a PDS that forwards
+// nothing without the header.
+func (e *Error) pdsHasNoService() bool {
+	return e.Service == "" && (e.Name == "InvalidRequest" && strings.HasPrefix(e.Message, "No service configured for") ||
+		e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusNotImplemented)
+}
+
+// summary is e in a few words: "HTTP 400 InvalidRequest: No service
+// configured for app.bsky.actor.getProfile".
+func (e *Error) summary() string {
+	s := fmt.Sprintf("HTTP %d", e.StatusCode)
+	if e.Name != "" {
+		s += " " + e.Name
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
 }
 
 // Hint returns a one-line cause and fix for a known failure, or "".
@@ -224,11 +247,15 @@ func (e *Error) Hint() string {
 	case ErrNoService:
 		switch {
 		case strings.HasPrefix(e.Message, "No service configured for"):
-			return "the PDS has no default service for this method and the call named none: route it with the atproto-proxy header (Options.Services or WithProxy)"
+			return "the PDS has no default service for this method and the call named none: route it with the atproto-proxy header (Options.Services or WithProxy; --appview or ATOAUTH_APPVIEW on the command line)"
+		case e.Name == "InvalidRequest" && e.Service == AppViewService:
+			return "the PDS cannot resolve Bluesky's AppView (a network of its own?): name the network's AppView (Options.Services, --appview, ATOAUTH_APPVIEW), or name none and let the PDS use its default"
 		case e.Name == "InvalidRequest":
 			return "the PDS could not resolve the service named in the atproto-proxy header: check its DID and #service id"
+		case e.Service == "":
+			return "the PDS could not reach its default AppView: check that it runs, or name another with the atproto-proxy header (Options.Services, --appview)"
 		}
-		return "the PDS could not reach the service (AppView or chat) named in the atproto-proxy header " + e.Service + ": check that DID and #service id, or that the service runs; a network without an AppView cannot answer app.bsky.* queries"
+		return "the PDS could not reach the service (AppView or chat) named in the atproto-proxy header " + e.Service + ": check that DID and #service id, and that the service runs"
 	}
 	switch {
 	case e.AuthError() == dpop.ErrorInvalidDPoPProof:

@@ -26,8 +26,9 @@ func stubPDS(status int, body string) *httptest.Server {
 }
 
 // Calls to app.bsky.* go to the user's PDS, which forwards them to the
-// AppView named in the atproto-proxy header. With a signed-in session,
-// use xrpc.Options{Session: sess}.
+// AppView it is configured with (no atproto-proxy header is needed; name
+// another AppView with Options.Services). With a signed-in session, use
+// xrpc.Options{Session: sess}.
 func ExampleClient_Query() {
 	pds := stubPDS(200, `{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","handle":"alice.test","followersCount":3}`)
 	defer pds.Close()
@@ -45,7 +46,7 @@ func ExampleClient_Query() {
 	}
 	fmt.Println(profile.Handle, profile.FollowersCount)
 	// Output:
-	// PDS got GET /xrpc/app.bsky.actor.getProfile?actor=alice.test atproto-proxy="did:web:api.bsky.app#bsky_appview"
+	// PDS got GET /xrpc/app.bsky.actor.getProfile?actor=alice.test atproto-proxy=""
 	// alice.test 3
 }
 
@@ -64,7 +65,7 @@ func ExampleClient_LexDo() {
 	}
 	fmt.Println(*profile.DisplayName)
 	// Output:
-	// PDS got GET /xrpc/app.bsky.actor.getProfile?actor=alice.test atproto-proxy="did:web:api.bsky.app#bsky_appview"
+	// PDS got GET /xrpc/app.bsky.actor.getProfile?actor=alice.test atproto-proxy=""
 	// Alice
 }
 

@@ -68,6 +68,7 @@ func (a *App) currentSession(w http.ResponseWriter, r *http.Request) (*session, 
 
 func (a *App) agentOptions() *agent.Options {
 	o := &agent.Options{}
+	o.XRPC.ProxyMemory = &a.proxyMemory
 	if a.services != nil {
 		o.XRPC.Services = a.services
 	}

@@ -75,8 +75,9 @@ type Options struct {
 	// only when every request comes through that proxy.
 	TrustProxy bool
 	// AppView is the service reference of the AppView the PDS forwards
-	// app.bsky.* reads to, such as "did:web:api.bsky.app#bsky_appview"
-	// (the default).
+	// app.bsky.* reads to, such as "did:web:api.bsky.app#bsky_appview".
+	// Default: none is named, and each PDS uses the AppView it is
+	// configured with (Bluesky's when it has none; see xrpc.Client).
 	AppView string
 	// SignInLimit is how many sign-in attempts one client address may
 	// start per minute (default 10; negative: no limit).
@@ -95,6 +96,7 @@ type App struct {
 	host         string
 	trustProxy   bool
 	services     map[string]string
+	proxyMemory  xrpc.ProxyMemory // PDSes without a default AppView, for every session
 	signUpServer string
 	confidential bool
 

@@ -347,7 +347,7 @@ var explanations = []explanation{
 	{[]string{"access_denied"}, "The person declined, or the request was started in another browser.", "Nothing is broken: offer to sign in again."},
 	{[]string{"invalid_token"}, "The access token expired or was revoked.", "Refresh and retry once (atoauth does); if the refresh fails too, sign in again."},
 	{[]string{"upstreamfailure"}, "The PDS could not reach the service the call was proxied to (AppView or chat).", "Check the atproto-proxy header's DID and #service id, and that the service runs."},
-	{[]string{"no service configured"}, "The call needs a service (AppView, chat) and named none, and the PDS has no default for it.", "Send the atproto-proxy header (e.g. did:web:api.bsky.app#bsky_appview)."},
+	{[]string{"no service configured"}, "The call needs a service (AppView, chat) and named none, and the PDS has no default for it (a PDS without an AppView configured).", "Name the service with the atproto-proxy header (--appview or --proxy, e.g. did:web:api.bsky.app#bsky_appview); atoauth already retries app.bsky.* calls with Bluesky's AppView."},
 	{[]string{"ratelimitexceeded"}, "Rate limited.", "Wait until the ratelimit-reset time; retry queries only after Retry-After."},
 }
 

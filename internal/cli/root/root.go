@@ -57,7 +57,7 @@ directory unless --store names another file or a postgres:// URL.`,
 	pf.StringVar(&s.HandleResolver, "handle-resolver", s.HandleResolver, "resolve handles through this host's com.atproto.identity.resolveHandle (ATOAUTH_HANDLE_RESOLVER)")
 	pf.BoolVar(&s.InsecureDev, "insecure-dev", s.InsecureDev, "allow http:// and loopback servers, for local development networks (ATOAUTH_INSECURE_DEV=1)")
 	pf.StringVar(&s.Session, "session", s.Session, "act with this session (id or prefix) instead of the current one (ATOAUTH_SESSION)")
-	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView service reference for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW)")
+	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW; default: the PDS's own, else Bluesky's)")
 	pf.BoolVarP(&s.Quiet, "quiet", "q", s.Quiet, "no progress output (ATOAUTH_QUIET=1)")
 	pf.BoolVar(&s.Verbose, "verbose", false, "debug logs on stderr")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.UsageError{Err: err} })

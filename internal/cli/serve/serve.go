@@ -82,7 +82,7 @@ Flags (each also read from the environment variable shown):
                            the first, existing ones keep theirs while it is listed
   --client-name NAME       name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)
   --appview DID#ID         AppView for timelines and profiles, reached through the PDS (ATOAUTH_APPVIEW;
-                           default did:web:api.bsky.app#bsky_appview)
+                           default: the AppView each PDS is configured with, else Bluesky's)
   --trust-proxy            behind a reverse proxy: take the client address from the last
                            X-Forwarded-For entry and the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)
   --log-json               JSON logs (ATOAUTH_LOG_JSON=1)
