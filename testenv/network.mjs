@@ -9,11 +9,21 @@
 // a JSON description of the network to --out, prints "READY <out>" on stdout
 // and runs until SIGINT/SIGTERM, then shuts everything down and exits 0.
 //
+// Ports: PLC 2582, PDS 2583 and AppView 2584 when they are free, otherwise
+// any free port (the services' actual URLs are in --out and in the sign-in
+// hints printed when ready). A port given with a flag or its environment
+// variable must be free: if it is taken, the script exits 1 at once, naming
+// the port and what holds it. Port 0 means any free port. The other
+// --appview services (bsync, ozone, the AppView's dataplane, a helper PDS)
+// always use free ports.
+//
 // Everything else this script prints goes to stderr; stdout carries only the
 // READY line (plus service logs if you set LOG_ENABLED=1 without
 // LOG_DESTINATION).
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import module from 'node:module'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -24,10 +34,13 @@ const log = (...args) => console.error('[testenv]', ...args)
 
 // ------------------------------------------------------------------ options
 const usage = `usage: network.mjs [flags]
-  --pds-port N             PDS port (env ATOAUTH_TESTENV_PDS_PORT, default 2583)
-  --plc-port N             PLC port (env ATOAUTH_TESTENV_PLC_PORT, default 2582)
+  --pds-port N             PDS port (env ATOAUTH_TESTENV_PDS_PORT)
+  --plc-port N             PLC port (env ATOAUTH_TESTENV_PLC_PORT)
   --appview                also run the AppView (env ATOAUTH_TESTENV_APPVIEW=1)
-  --appview-port N         AppView port (env ATOAUTH_TESTENV_APPVIEW_PORT, default 2584)
+  --appview-port N         AppView port (env ATOAUTH_TESTENV_APPVIEW_PORT)
+                           Ports unset: the usual one (PDS 2583, PLC 2582,
+                           AppView 2584) when free, else a free port. Ports
+                           given: must be free (0: any free port).
   --db-postgres-url URL    PostgreSQL URL for --appview (env DB_POSTGRES_URL)
   --db-postgres-schema S   schema suffix for --appview (env DB_POSTGRES_SCHEMA;
                            default: a fresh one per run, dropped at shutdown)
@@ -71,20 +84,33 @@ if (values.help) {
 }
 
 const env = process.env
-const port = (flag, envName, dflt) => {
-  const raw = values[flag] ?? env[envName] ?? String(dflt)
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n <= 0 || n > 65535) {
-    console.error(`invalid --${flag} / ${envName}: ${raw}`)
-    process.exit(2)
+// A port option: `want` is the port asked for with the flag or the environment
+// variable (null: none, 0: any free port); `port` is set by choosePorts.
+const portOption = (name, flag, envName, dflt) => {
+  const fromFlag = values[flag]
+  const raw = fromFlag ?? (env[envName] || null)
+  let want = null
+  if (raw != null) {
+    want = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN
+    if (!(want >= 0 && want <= 65535)) {
+      console.error(`invalid --${flag} / ${envName}: ${raw} (a port number, or 0 for any free port)`)
+      process.exit(2)
+    }
   }
-  return n
+  return {
+    name,
+    dflt,
+    want,
+    source: fromFlag != null ? `--${flag}` : envName,
+    unset: `--${flag}/${envName}`,
+    port: null,
+  }
 }
-const pdsPort = port('pds-port', 'ATOAUTH_TESTENV_PDS_PORT', 2583)
-const plcPort = port('plc-port', 'ATOAUTH_TESTENV_PLC_PORT', 2582)
+const plcOpt = portOption('PLC', 'plc-port', 'ATOAUTH_TESTENV_PLC_PORT', 2582)
+const pdsOpt = portOption('PDS', 'pds-port', 'ATOAUTH_TESTENV_PDS_PORT', 2583)
 const withAppview =
   values.appview || /^(1|true|yes)$/i.test(env.ATOAUTH_TESTENV_APPVIEW ?? '')
-const appviewPort = port('appview-port', 'ATOAUTH_TESTENV_APPVIEW_PORT', 2584)
+const appviewOpt = portOption('AppView', 'appview-port', 'ATOAUTH_TESTENV_APPVIEW_PORT', 2584)
 const outPath = path.resolve(
   values.out ?? env.ATOAUTH_TESTENV_OUT ?? path.join(here, '.run', 'network.json'),
 )
@@ -209,6 +235,86 @@ async function dropSchemas() {
   }
 }
 
+// ------------------------------------------------------------------ ports
+// A startup failure whose message says it all (no stack trace).
+class PortError extends Error {}
+
+// Tries to listen on port the way the services do (all addresses, IPv4 and
+// IPv6): resolves to null when that works, else to the error (EADDRINUSE...).
+function probePort(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.once('error', (err) => resolve(err))
+    srv.listen({ port }, () => srv.close(() => resolve(null)))
+  })
+}
+
+// What listens on port, from `ss -ltnp` when available:
+// "python3 (pid 1234) on 127.0.0.1:2583", or '' when unknown.
+function portHolders(port) {
+  const res = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' })
+  if (res.error || res.status !== 0) return ''
+  let me = 'this user'
+  try {
+    me = os.userInfo().username
+  } catch {}
+  return res.stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const addr = line.trim().split(/\s+/)[3]
+      const m = /users:\(\("([^"]*)",pid=(\d+)/.exec(line)
+      return `${m ? `${m[1]} (pid ${m[2]})` : `a process not visible to ${me}`} on ${addr}`
+    })
+    .join(', ')
+}
+
+function portErrorText(port, err) {
+  if (err.code === 'EADDRINUSE') {
+    const who = portHolders(port)
+    return `is already in use${who ? `: ${who}` : ''}`
+  }
+  return `cannot be used (${err.code ?? err.message})`
+}
+
+// Sets opt.port for each option: explicit ports must be free; otherwise the
+// default when free, else a free port from dev-env's getPort (which also keeps
+// the services it starts itself from getting the same port).
+async function choosePorts(opts, getPort) {
+  const used = new Map()
+  for (const o of opts) {
+    if (!o.want) continue
+    if (used.has(o.want)) {
+      throw new PortError(
+        `${o.name} port ${o.want} (${o.source}) is also the ${used.get(o.want)} port: choose different ports`,
+      )
+    }
+    const err = await probePort(o.want)
+    if (err) {
+      throw new PortError(
+        `${o.name} port ${o.want} (${o.source}) ${portErrorText(o.want, err)}. ` +
+          `Stop that, choose another port, or leave ${o.unset} unset to use a free one.`,
+      )
+    }
+    o.port = o.want
+    used.set(o.port, o.name)
+  }
+  for (const o of opts) {
+    if (o.want) continue
+    if (o.want === null && !used.has(o.dflt)) {
+      const err = await probePort(o.dflt)
+      if (!err) {
+        o.port = o.dflt
+      } else {
+        log(`${o.name}: port ${o.dflt} ${portErrorText(o.dflt, err)}; using a free port instead`)
+      }
+    }
+    while (o.port === null || used.has(o.port)) o.port = await getPort()
+    used.set(o.port, o.name)
+  }
+}
+
 // ------------------------------------------------------------------ helpers
 async function xrpc(base, nsid, { body, token, params } = {}) {
   const url = new URL(`/xrpc/${nsid}`, base)
@@ -240,11 +346,19 @@ const ACCOUNTS = [
 // ------------------------------------------------------------------ main
 async function main() {
   const t0 = Date.now()
+  const devEnv = './node_modules/@atproto/dev-env/dist'
+  // Ports first, so that a taken port fails before seconds of module loading.
+  // (get-port.js keeps its reservations under TMPDIR, set above.)
+  const { default: getPort } = await import(`${devEnv}/get-port.js`)
+  await choosePorts([plcOpt, pdsOpt, ...(withAppview ? [appviewOpt] : [])], getPort)
+  const plcPort = plcOpt.port
+  const pdsPort = pdsOpt.port
+  const appviewPort = appviewOpt.port
+  if (shuttingDown) return
   // Imported only now so that ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS and TMPDIR
   // are set before @atproto/oauth-provider's constants are evaluated.
   // Deep imports: the package index also loads bsky/ozone/bsync, which costs
   // seconds of CPU when no AppView is wanted.
-  const devEnv = './node_modules/@atproto/dev-env/dist'
   const { ADMIN_PASSWORD } = await import(`${devEnv}/const.js`)
   const { TestNetwork } = withAppview ? await import(`${devEnv}/network.js`) : {}
   const { TestNetworkNoAppView } = withAppview
@@ -339,6 +453,10 @@ async function main() {
     oauth_protected_resource: prMeta.resource,
     appview_url: withAppview ? network.bsky.url : null,
     appview_did: withAppview ? network.bsky.serverDid : null,
+    // The other --appview services, on ports dev-env picked.
+    ozone_url: withAppview ? network.ozone.url : null,
+    bsync_url: withAppview ? network.bsync.url : null,
+    dataplane_url: withAppview ? (network.bsky.ctx.cfg.dataplaneUrls?.[0] ?? null) : null,
     token_max_age_seconds: TOKEN_MAX_AGE / 1000,
     admin_password: ADMIN_PASSWORD, // PDS admin (Basic auth, user "admin")
     pid: process.pid,
@@ -384,6 +502,16 @@ async function main() {
 }
 
 main().catch((err) => {
-  log('startup failed:', err)
+  if (err instanceof PortError) {
+    log(`startup failed: ${err.message}`)
+  } else if (err?.code === 'EADDRINUSE') {
+    // Free when checked, taken by someone else before the service listened.
+    const port = err.port ?? '?'
+    log(`startup failed: port ${port} ${portErrorText(port, err)} ` +
+      '(it was free a moment before; run again, or choose other ports)')
+    log(err)
+  } else {
+    log('startup failed:', err)
+  }
   shutdown('startup failure', 1)
 })

@@ -12,6 +12,13 @@
 // network that is already running (testenv/run.sh). Otherwise the
 // end-to-end tests skip, saying how to enable them. In CI they never skip:
 // a network that cannot start fails the run with the reason.
+//
+// A network started here listens on free ports (not testenv's defaults
+// 2582-2584, which may be taken, e.g. by a testenv/run.sh started by hand);
+// tests find its URLs in [Network]. ATOAUTH_TESTENV_PLC_PORT,
+// ATOAUTH_TESTENV_PDS_PORT and ATOAUTH_TESTENV_APPVIEW_PORT, in the
+// environment or [Options.Env], ask for given ports instead; the network
+// then fails to start, naming the port and what holds it, when one is taken.
 package testnet
 
 import (
@@ -103,7 +110,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	args := append([]string{"--out", out}, opts.Args...)
 	cmd := exec.Command(filepath.Join(root, "testenv", "run.sh"), args...)
 	cmd.Dir = filepath.Join(root, "testenv")
-	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Env = networkEnv(os.Environ(), opts.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // one group, stopped together
 	logw := opts.Log
 	if logw == nil {
@@ -151,6 +158,28 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		r.Stop()
 		return nil, ctx.Err()
 	}
+}
+
+// portVars are network.mjs's port settings; "0" means any free port.
+var portVars = []string{"ATOAUTH_TESTENV_PLC_PORT", "ATOAUTH_TESTENV_PDS_PORT", "ATOAUTH_TESTENV_APPVIEW_PORT"}
+
+// networkEnv is the environment of the network process: base, then extra,
+// then "<port var>=0" for each port variable neither sets (to a non-empty
+// value), so that the network picks free ports.
+func networkEnv(base, extra []string) []string {
+	env := append(append([]string(nil), base...), extra...)
+	for _, k := range portVars {
+		set := false
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok {
+				set = v != "" // the last one wins, as in exec.Cmd
+			}
+		}
+		if !set {
+			env = append(env, k+"=0")
+		}
+	}
+	return env
 }
 
 // Stop ends the network (SIGTERM to its process group, SIGKILL after 20 s)
