@@ -91,8 +91,8 @@ type Config struct {
 	// RefreshMargin is the most time before expiry at which an access
 	// token is refreshed proactively. The margin actually used is the
 	// smaller of RefreshMargin and a quarter of the lifetime the token was
-	// issued with (so that a 20 s token is used for 15 s, not refreshed on
-	// every request), plus a random jitter of up to a quarter of that
+	// issued with (so that a 20 s token is used for 14 to 15 s, not refreshed
+	// before every request), plus a random jitter of up to a quarter of that
 	// margin, fixed per Session, so that many sessions do not refresh in
 	// step. A token the PDS rejects as invalid is refreshed whatever its
 	// expiry. Default 2 minutes.

@@ -13,17 +13,15 @@ import (
 	"github.com/atoauth/atoauth/xrpc"
 )
 
-// newAgent signs in name and returns an agent whose AppView is the test
-// network's.
+// newAgent signs in name and returns an agent configured by default: its
+// app.bsky.* calls go to the AppView the PDS is configured with (the test
+// network's).
 func newAgent(t *testing.T, name string) (*harness, *agent.Agent) {
 	t.Helper()
 	h := newHarness(t, "atproto transition:generic")
 	acct := h.net.Account(name)
 	s := h.login(acct.Handle, acct)
 	opts := &agent.Options{Resolver: h.client.Resolver()}
-	if h.net.AppViewDID != "" {
-		opts.XRPC.Services = map[string]string{"app.bsky.": h.net.AppViewDID + "#bsky_appview"}
-	}
 	a, err := agent.New(s, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +180,8 @@ func TestAgentPostWithImageAndProfile(t *testing.T) {
 	t.Logf("author feed: %d items", len(feed.Items))
 }
 
-// Without the proxy header the PDS would answer app.bsky calls from its
-// default AppView; with a service that does not exist, the error says so.
+// With a service that does not exist named, the error says so (and no
+// fallback second-guesses a service the caller named).
 func TestAgentUnknownAppViewSaysSo(t *testing.T) {
 	h := newHarness(t, "atproto transition:generic")
 	alice := h.net.Account("alice")

@@ -69,9 +69,6 @@ func newCLI(t *testing.T, n *testnet.Network) *cli {
 		"ATOAUTH_HANDLE_RESOLVER=" + n.PDSURL,
 		"ATOAUTH_INSECURE_DEV=1",
 	}
-	if n.AppViewDID != "" {
-		set = append(set, "ATOAUTH_APPVIEW="+n.AppViewDID+"#bsky_appview")
-	}
 	return &cli{t: t, bin: atoauthBinary(t), dir: dir, env: append(os.Environ(), set...), set: set}
 }
 
@@ -209,8 +206,18 @@ func TestCLIEndToEnd(t *testing.T) {
 		t.Fatalf("call getSession: %s", out)
 	}
 	if n.AppViewDID != "" {
+		// Configured by default: the PDS's own AppView answers.
 		if out = c.mustRun("call", "app.bsky.actor.getProfile", "actor="+alice.DID); !strings.Contains(out, alice.DID) {
 			t.Fatalf("call getProfile through the PDS: %s", out)
+		}
+		// The network's AppView named, by flag and by environment.
+		if out = c.mustRun("call", "app.bsky.actor.getProfile", "actor="+alice.DID, "--appview", n.AppViewDID+"#bsky_appview"); !strings.Contains(out, alice.DID) {
+			t.Fatalf("call getProfile with --appview: %s", out)
+		}
+		named := *c
+		named.env = append(append([]string{}, c.env...), "ATOAUTH_APPVIEW="+n.AppViewDID+"#bsky_appview")
+		if out = named.mustRun("call", "app.bsky.actor.getProfile", "actor="+alice.DID); !strings.Contains(out, alice.DID) {
+			t.Fatalf("call getProfile with ATOAUTH_APPVIEW: %s", out)
 		}
 	}
 	c.mustRun("records", "delete", uri)

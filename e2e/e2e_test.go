@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,15 +64,25 @@ func newHarness(t *testing.T, scope string) *harness {
 	cfg.PLCURL = n.PLCURL
 	cfg.HandleResolver = n.PDSURL
 	cfg.AllowInsecureDevelopment = true
-	cfg.RefreshMargin = 2 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store := atoauth.NewMemoryStore()
+	store := &countingStore{Store: atoauth.NewMemoryStore()}
 	cfg.Store = store
 	c, err := atoauth.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &harness{t: t, net: n, client: c, store: store, redirectURI: fmt.Sprintf("http://127.0.0.1:%d/callback", port)}
+}
+
+// countingStore counts the sessions saved: one per login, one per refresh.
+type countingStore struct {
+	atoauth.Store
+	saves atomic.Int64
+}
+
+func (s *countingStore) SaveSession(ctx context.Context, d *atoauth.SessionData) error {
+	s.saves.Add(1)
+	return s.Store.SaveSession(ctx, d)
 }
 
 type testWriter struct{ t *testing.T }
@@ -386,7 +397,46 @@ func TestSecondSessionAndRevocation(t *testing.T) {
 	if !errors.Is(err, atoauth.ErrSessionExpired) {
 		t.Fatalf("err = %v, want ErrSessionExpired", err)
 	}
+	var oe *atoauth.OAuthError
+	if !errors.As(err, &oe) || oe.Code != "invalid_grant" {
+		t.Fatalf("err = %v, want the server's invalid_grant as the cause", err)
+	}
+	// A dead session is deleted, not refreshed again on every request.
+	if _, err := h.client.Session(ctx, restored.ID); !errors.Is(err, atoauth.ErrSessionNotFound) {
+		t.Fatalf("the ended session is still stored: %v", err)
+	}
 	createPost(t, b, "session B is undisturbed")
+}
+
+// A short-lived token is used for most of its life: 30 requests spread
+// over 10 s, with the reference server's access tokens living 20 s, cause
+// one refresh (the margin is a quarter of the token's life, not
+// the 2 minutes that used to mean a refresh before every request).
+func TestShortTokensAreNotRefreshedOnEveryRequest(t *testing.T) {
+	h := newHarness(t, "atproto transition:generic")
+	if h.net.TokenMaxAge > 60 {
+		t.Fatalf("the network's access tokens live %vs; start it with ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=20 (scripts/test does)", h.net.TokenMaxAge)
+	}
+	alice := h.net.Account("alice")
+	s := h.login(alice.Handle, alice)
+	cs := h.store.(*countingStore)
+	// Start 8 s into the token's life, so that the 10 s cross the point
+	// where it is refreshed (5 to 6.25 s before it expires): exactly once.
+	time.Sleep(time.Until(s.Info().UpdatedAt.Add(8 * time.Second)))
+	before := cs.saves.Load()
+	start := time.Now()
+	for i := range 30 {
+		var out any
+		if st := call(t, s, "GET", "com.atproto.server.getSession", nil, nil, &out); st != 200 {
+			t.Fatalf("request %d: HTTP %d", i, st)
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 10 * time.Second / 30)))
+	}
+	refreshes := cs.saves.Load() - before
+	t.Logf("30 requests over %s with %vs tokens: %d refreshes", time.Since(start).Round(time.Millisecond), h.net.TokenMaxAge, refreshes)
+	if refreshes != 1 {
+		t.Fatalf("%d refreshes, want exactly 1", refreshes)
+	}
 }
 
 func TestProfileThroughTheAppViewProxy(t *testing.T) {

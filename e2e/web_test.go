@@ -50,10 +50,9 @@ func startWebApp(t *testing.T, n *testnet.Network) *webApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No AppView named: the PDS's own answers the profile card and the
+	// timeline, as for an app configured by default.
 	opts := web.Options{Client: client, Logger: logger, CanonicalHost: "127.0.0.1:" + strconv.Itoa(port)}
-	if n.AppViewDID != "" {
-		opts.AppView = n.AppViewDID + "#bsky_appview"
-	}
 	app, err := web.New(opts)
 	if err != nil {
 		t.Fatal(err)
