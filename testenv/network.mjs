@@ -21,6 +21,7 @@
 // READY line (plus service logs if you set LOG_ENABLED=1 without
 // LOG_DESTINATION).
 import { spawnSync } from 'node:child_process'
+import dns from 'node:dns'
 import fs from 'node:fs'
 import module from 'node:module'
 import net from 'node:net'
@@ -120,6 +121,47 @@ const trustedClients = [
 ]
 if (values['token-max-age-seconds'] != null) {
   env.ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS = values['token-max-age-seconds']
+}
+
+// Names this process resolves by itself, like hosts entries but without
+// touching /etc/hosts: the services (the PDS fetching a confidential
+// client's metadata and JWKS) find https://<name>/ on loopback. The
+// end-to-end test of a confidential web client serves on
+// CONFIDENTIAL_CLIENT_HOST, port 443, with a certificate from the test CA
+// that NODE_EXTRA_CA_CERTS names (read by Node at start).
+// ATOAUTH_TESTENV_HOSTS ("name=address,…") adds more.
+const CONFIDENTIAL_CLIENT_HOST = 'confidential.atoauth-e2e.dev'
+const hosts = new Map([[CONFIDENTIAL_CLIENT_HOST, '127.0.0.1']])
+for (const entry of (env.ATOAUTH_TESTENV_HOSTS ?? '').split(',').filter(Boolean)) {
+  const [name, address] = entry.split('=')
+  if (!name || !address || net.isIP(address) === 0) {
+    console.error(`invalid ATOAUTH_TESTENV_HOSTS entry ${entry} (want name=address)`)
+    process.exit(2)
+  }
+  hosts.set(name.toLowerCase(), address)
+}
+{
+  const lookup = dns.lookup
+  dns.lookup = function (hostname, options, callback) {
+    const address = typeof hostname === 'string' ? hosts.get(hostname.toLowerCase()) : undefined
+    if (address === undefined) return lookup.apply(this, arguments)
+    if (typeof options === 'function') {
+      callback = options
+      options = {}
+    } else if (typeof options === 'number') {
+      options = { family: options }
+    }
+    const family = net.isIP(address)
+    if (options?.all) process.nextTick(callback, null, [{ address, family }])
+    else process.nextTick(callback, null, address, family)
+  }
+  const lookupAsync = dns.promises.lookup
+  dns.promises.lookup = function (hostname, options) {
+    const address = typeof hostname === 'string' ? hosts.get(hostname.toLowerCase()) : undefined
+    if (address === undefined) return lookupAsync.apply(this, arguments)
+    const family = net.isIP(address)
+    return Promise.resolve(options?.all ? [{ address, family }] : { address, family })
+  }
 }
 
 let dbPostgresUrl, redisHost, dbSchema, dropSchema
@@ -458,6 +500,15 @@ async function main() {
     bsync_url: withAppview ? network.bsync.url : null,
     dataplane_url: withAppview ? (network.bsky.ctx.cfg.dataplaneUrls?.[0] ?? null) : null,
     token_max_age_seconds: TOKEN_MAX_AGE / 1000,
+    // The name a confidential client test serves on (see hosts above), and
+    // the CA the PDS trusts, when one was given (NODE_EXTRA_CA_CERTS, with
+    // its key in ATOAUTH_TESTENV_CA_KEY, so that tests can issue
+    // certificates).
+    confidential_client_host: CONFIDENTIAL_CLIENT_HOST,
+    test_ca:
+      env.NODE_EXTRA_CA_CERTS && env.ATOAUTH_TESTENV_CA_KEY
+        ? { cert: path.resolve(env.NODE_EXTRA_CA_CERTS), key: path.resolve(env.ATOAUTH_TESTENV_CA_KEY) }
+        : null,
     admin_password: ADMIN_PASSWORD, // PDS admin (Basic auth, user "admin")
     pid: process.pid,
     accounts: accounts.map(({ name, handle, did, password, email, display_name, pds_endpoint }) => ({

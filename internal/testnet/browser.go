@@ -71,8 +71,22 @@ type Browser struct {
 	name    string
 }
 
+// BrowserOptions adjust a browser for one test.
+type BrowserOptions struct {
+	// Loopback names hosts that resolve to 127.0.0.1 in this browser.
+	Loopback []string
+	// TrustSPKI lists the base64 SHA-256 hashes of server public keys
+	// whose certificates this browser accepts (a test CA's certificates).
+	TrustSPKI []string
+}
+
 // NewBrowser starts Chromium. name labels its screenshots.
 func NewBrowser(ctx context.Context, name string) (*Browser, error) {
+	return NewBrowserWith(ctx, name, BrowserOptions{})
+}
+
+// NewBrowserWith starts Chromium with opts.
+func NewBrowserWith(ctx context.Context, name string, opts BrowserOptions) (*Browser, error) {
 	chromium, err := ChromiumPath()
 	if err != nil {
 		return nil, err
@@ -94,6 +108,16 @@ func NewBrowser(ctx context.Context, name string) (*Browser, error) {
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.WindowSize(1000, 1000),
 	)
+	if len(opts.Loopback) > 0 {
+		rules := make([]string, len(opts.Loopback))
+		for i, h := range opts.Loopback {
+			rules[i] = "MAP " + h + " 127.0.0.1"
+		}
+		allocOpts = append(allocOpts, chromedp.Flag("host-resolver-rules", strings.Join(rules, ",")))
+	}
+	if len(opts.TrustSPKI) > 0 {
+		allocOpts = append(allocOpts, chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(opts.TrustSPKI, ",")))
+	}
 	actx, acancel := chromedp.NewExecAllocator(ctx, allocOpts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	b := &Browser{ctx: bctx, cancels: []context.CancelFunc{bcancel, acancel}, profile: profile, name: name}

@@ -59,6 +59,16 @@ type Network struct {
 	AppViewDID  string    `json:"appview_did"`
 	TokenMaxAge float64   `json:"token_max_age_seconds"`
 	Accounts    []Account `json:"accounts"`
+	// ConfidentialClientHost is a name the network's services resolve to
+	// 127.0.0.1 by themselves (no hosts entry needed): a test serves a
+	// confidential web client at https://<it>/ on port 443.
+	ConfidentialClientHost string `json:"confidential_client_host"`
+	// TestCA is the CA the network's services trust (NODE_EXTRA_CA_CERTS),
+	// nil when it was started without one.
+	TestCA *struct {
+		Cert string `json:"cert"`
+		Key  string `json:"key"`
+	} `json:"test_ca"`
 }
 
 // Account returns the account with the given short name ("alice", "bob").
@@ -94,8 +104,9 @@ func RepoRoot() (string, error) {
 // Running is a network started by Start.
 type Running struct {
 	*Network
-	cmd  *exec.Cmd
-	done chan error
+	cmd   *exec.Cmd
+	done  chan error
+	caDir string // the CA made for this network, removed by Stop
 }
 
 // Start installs (if needed) and starts the network with testenv/run.sh,
@@ -110,7 +121,20 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	args := append([]string{"--out", out}, opts.Args...)
 	cmd := exec.Command(filepath.Join(root, "testenv", "run.sh"), args...)
 	cmd.Dir = filepath.Join(root, "testenv")
-	cmd.Env = networkEnv(os.Environ(), opts.Env)
+	env := networkEnv(os.Environ(), opts.Env)
+	var caDir string
+	if !hasEnv(env, "NODE_EXTRA_CA_CERTS") {
+		// A CA the services trust, for tests that serve https.
+		if caDir, err = os.MkdirTemp("", "atoauth-testnet-ca-"); err != nil {
+			return nil, err
+		}
+		if _, err := GenerateCA(caDir); err != nil {
+			os.RemoveAll(caDir)
+			return nil, err
+		}
+		env = append(env, "NODE_EXTRA_CA_CERTS="+filepath.Join(caDir, CACertFile), "ATOAUTH_TESTENV_CA_KEY="+filepath.Join(caDir, CAKeyFile))
+	}
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // one group, stopped together
 	logw := opts.Log
 	if logw == nil {
@@ -123,9 +147,10 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(caDir)
 		return nil, fmt.Errorf("testnet: starting testenv/run.sh: %w", err)
 	}
-	r := &Running{cmd: cmd, done: make(chan error, 1)}
+	r := &Running{cmd: cmd, done: make(chan error, 1), caDir: caDir}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -150,6 +175,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		r.Network = n
 		return r, nil
 	case err := <-r.done:
+		os.RemoveAll(caDir)
 		return nil, fmt.Errorf("testnet: the network exited before it was ready (%v); its last output:\n%s", err, tail.String())
 	case <-timer.C:
 		r.Stop()
@@ -158,6 +184,17 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		r.Stop()
 		return nil, ctx.Err()
 	}
+}
+
+// hasEnv tells whether env sets k to a non-empty value.
+func hasEnv(env []string, k string) bool {
+	set := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			set = v != "" // the last one wins, as in exec.Cmd
+		}
+	}
+	return set
 }
 
 // portVars are network.mjs's port settings; "0" means any free port.
@@ -169,13 +206,7 @@ var portVars = []string{"ATOAUTH_TESTENV_PLC_PORT", "ATOAUTH_TESTENV_PDS_PORT", 
 func networkEnv(base, extra []string) []string {
 	env := append(append([]string(nil), base...), extra...)
 	for _, k := range portVars {
-		set := false
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, k+"="); ok {
-				set = v != "" // the last one wins, as in exec.Cmd
-			}
-		}
-		if !set {
+		if !hasEnv(env, k) {
 			env = append(env, k+"=0")
 		}
 	}
@@ -185,6 +216,9 @@ func networkEnv(base, extra []string) []string {
 // Stop ends the network (SIGTERM to its process group, SIGKILL after 20 s)
 // and waits for it.
 func (r *Running) Stop() error {
+	if r.caDir != "" {
+		defer os.RemoveAll(r.caDir)
+	}
 	if r.cmd.Process == nil {
 		return nil
 	}

@@ -160,3 +160,24 @@ func TestLimitKey(t *testing.T) {
 		}
 	}
 }
+
+// Over https the sign-in form may only go to https servers and images
+// only come from https hosts, unless the app talks to a development
+// network whose servers speak http (Options.InsecureDev).
+func TestContentSecurityPolicyHTTPServers(t *testing.T) {
+	for _, tc := range []struct {
+		https, insecureDev, allowsHTTP bool
+	}{
+		{https: true, allowsHTTP: false},
+		{https: true, insecureDev: true, allowsHTTP: true},
+		{https: false, allowsHTTP: true},
+	} {
+		csp := contentSecurityPolicy(tc.https && !tc.insecureDev)
+		if got := strings.Contains(csp, "form-action 'self' https: http:"); got != tc.allowsHTTP {
+			t.Errorf("https=%v insecureDev=%v: CSP %q", tc.https, tc.insecureDev, csp)
+		}
+		if !strings.Contains(csp, "form-action 'self' https:") {
+			t.Errorf("CSP %q does not allow https authorization servers", csp)
+		}
+	}
+}

@@ -74,6 +74,13 @@ type Options struct {
 	// last X-Forwarded-For entry, and the host is X-Forwarded-Host. Set it
 	// only when every request comes through that proxy.
 	TrustProxy bool
+	// InsecureDev says that the servers the app talks to may speak plain
+	// http (a local development network, as with the client's
+	// AllowInsecureDevelopment): the Content-Security-Policy then lets
+	// the sign-in form go to an http authorization server and pages show
+	// http images even when the app itself is served over https. Never in
+	// production.
+	InsecureDev bool
 	// AppView is the service reference of the AppView the PDS forwards
 	// app.bsky.* reads to, such as "did:web:api.bsky.app#bsky_appview".
 	// Default: none is named, and each PDS uses the AppView it is
@@ -194,7 +201,7 @@ func New(opts Options) (*App, error) {
 	a.asset = assetVersion(static)
 	a.static = http.StripPrefix("/static/", http.FileServerFS(static))
 
-	a.csp = contentSecurityPolicy(a.secure)
+	a.csp = contentSecurityPolicy(a.secure && !opts.InsecureDev)
 	a.cop.SetDenyHandler(http.HandlerFunc(a.crossOriginDenied))
 	a.routes(md.RedirectURIs)
 	return a, nil
@@ -235,12 +242,13 @@ func (a *App) routes(redirectURIs []string) {
 // contentSecurityPolicy allows nothing inline: styles and scripts come
 // from /static only. Images may come from any https host (AppView CDN
 // avatars, blobs on the PDS). The sign-in form's redirect goes to the
-// account's authorization server, anywhere on https. Over plain http
-// (development), http hosts are allowed for images and the sign-in
-// redirect too, since a local PDS speaks http.
-func contentSecurityPolicy(secure bool) string {
+// account's authorization server, anywhere on https. Unless httpsOnly
+// (the app over plain http, or Options.InsecureDev), http hosts are
+// allowed for images and the sign-in redirect too, since a local PDS
+// speaks http.
+func contentSecurityPolicy(httpsOnly bool) string {
 	remote := "https:"
-	if !secure {
+	if !httpsOnly {
 		remote = "https: http:"
 	}
 	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: " + remote +

@@ -43,7 +43,10 @@ it to 'atoauth serve --public-url https://… --client-key FILE' to make the
 app a confidential OAuth client (private_key_jwt), whose sessions last much
 longer than a public client's.
 
-Key rotation: create a new key, then list it first and keep the old one:
+Key rotation: create a new key and publish it beside the old one first
+  atoauth serve --public-url https://app.example.com --client-key old.jwk --client-key new.jwk
+then, at least 10 minutes later (authorization servers cache a client's
+keys; the reference server for 10 minutes), list it first:
   atoauth serve --public-url https://app.example.com --client-key new.jwk --client-key old.jwk
 New sessions use the first key; existing sessions keep the key they were
 created with for as long as it is listed. Keep FILE secret: whoever has it

@@ -78,8 +78,9 @@ Flags (each also read from the environment variable shown):
                            URL/oauth-client-metadata.json, served by the app (and URL/oauth/jwks.json)
   --client-key FILE        with --public-url: a private ES256 JWK written by 'atoauth keygen'
                            (ATOAUTH_CLIENT_KEY, comma-separated); makes the app a confidential client
-                           with long sessions. Repeat it to rotate keys, newest first: new sessions use
-                           the first, existing ones keep theirs while it is listed
+                           with long sessions. Repeat it to rotate keys: new sessions use the first,
+                           existing ones keep theirs while it is listed; publish a new key (listed
+                           second) 10 minutes before you list it first (see 'atoauth keygen --help')
   --client-name NAME       name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)
   --appview DID#ID         AppView for timelines and profiles, reached through the PDS (ATOAUTH_APPVIEW;
                            default: the AppView each PDS is configured with, else Bluesky's)
@@ -222,7 +223,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: o.AppView}
+	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: o.AppView, InsecureDev: o.InsecureDev}
 	if o.PublicURL == "" {
 		// The loopback client redirects to 127.0.0.1: keep the browser
 		// there (cookies are per host).
