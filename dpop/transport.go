@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,7 +134,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.nonces = &t.ownNonces
 	}
 	if token := dpopAccessToken(req.Header); token != "" {
-		c.ath = accessTokenHash(token)
+		c.athSum, c.hasATH = accessTokenHash(token), true
 	}
 	body, err := c.prepareBody()
 	if err != nil {
@@ -190,13 +191,15 @@ func (t *Transport) setOffset(origin string, d time.Duration) {
 
 // call is the state of one RoundTrip.
 type call struct {
-	t                        *Transport
-	base                     http.RoundTripper
-	nonces                   *NonceCache
-	req                      *http.Request
-	method, htu, origin, ath string
-	getBody                  func() (io.ReadCloser, error)
-	contentLength            int64
+	t                   *Transport
+	base                http.RoundTripper
+	nonces              *NonceCache
+	req                 *http.Request
+	method, htu, origin string
+	athSum              [sha256.Size]byte // SHA-256 of the access token, if hasATH
+	hasATH              bool
+	getBody             func() (io.ReadCloser, error)
+	contentLength       int64
 }
 
 // sentProof records what a proof used.
@@ -210,7 +213,11 @@ type sentProof struct {
 func (c *call) send(body io.ReadCloser) (*http.Response, sentProof, error) {
 	s := sentProof{now: c.t.now(), nonce: c.nonces.Get(c.origin)}
 	s.iat = s.now.Add(c.t.offset(c.origin))
-	proof, err := newProof(c.t.Key, c.method, c.htu, s.nonce, c.ath, s.iat)
+	var ath []byte
+	if c.hasATH {
+		ath = c.athSum[:]
+	}
+	proof, err := newProof(c.t.Key, c.method, c.htu, s.nonce, ath, s.iat)
 	if err != nil {
 		if body != nil {
 			_ = body.Close()
