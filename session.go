@@ -393,8 +393,7 @@ func (c *Client) endSession(ctx context.Context, d *SessionData, cause error) er
 }
 
 // ensureNonce makes sure a recent DPoP nonce of the token endpoint's
-// origin is known, asking the revocation endpoint (which answers any
-// token, valid or not, without side effects: RFC 7009 §2.2) when not.
+// origin is known, asking the revocation endpoint for one when not.
 func (c *Client) ensureNonce(ctx context.Context, d *SessionData, as *discovery.AuthServerMetadata) {
 	u, err := url.Parse(as.TokenEndpoint)
 	if err != nil || as.RevocationEndpoint == "" {
@@ -407,11 +406,45 @@ func (c *Client) ensureNonce(ctx context.Context, d *SessionData, as *discovery.
 	if c.nonces.Get(origin) != "" && c.cfg.Clock().Sub(seen) < time.Minute {
 		return
 	}
-	probe := d.clone()
-	probe.RevocationEndpoint = as.RevocationEndpoint
-	if err := c.revoke(ctx, probe, randomToken(24), "access_token"); err != nil {
-		c.log.DebugContext(ctx, "atoauth: nonce probe failed", "issuer", as.Issuer, "err", err)
+	c.probeNonce(ctx, d, as)
+}
+
+// probeNonce gets a fresh DPoP nonce from the authorization server with
+// one request: the RFC 7009 revocation of a random token, which the
+// server answers without side effects (RFC 7009 §2.2). Whatever the
+// answer — 200, or 400 use_dpop_nonce when the nonce sent is stale — it
+// carries a new nonce in DPoP-Nonce (RFC 9449 §8), which is all this
+// request is for, so it is not retried.
+func (c *Client) probeNonce(ctx context.Context, d *SessionData, as *discovery.AuthServerMetadata) {
+	u, err := url.Parse(as.RevocationEndpoint)
+	if err != nil {
+		return
 	}
+	origin := dpop.Origin(u)
+	form := url.Values{"token": {randomToken(24)}, "token_type_hint": {"access_token"}}
+	if err := c.clientAuth(form, d.ClientKeyID, as.Issuer); err != nil {
+		return
+	}
+	proof, err := dpop.NewProof(d.DPoPKey, http.MethodPost, as.RevocationEndpoint, dpop.ProofOptions{Nonce: c.nonces.Get(origin), Now: c.cfg.Clock()})
+	if err != nil {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, as.RevocationEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("DPoP", proof)
+	resp, err := c.base.RoundTrip(req)
+	if err != nil {
+		c.log.DebugContext(ctx, "atoauth: nonce probe failed", "issuer", as.Issuer, "err", err)
+		return
+	}
+	if n := resp.Header.Get("DPoP-Nonce"); n != "" {
+		c.nonces.Set(origin, n)
+	}
+	drain(resp.Body)
 }
 
 // maxReplayBody caps how much of a request body without GetBody is
