@@ -41,6 +41,10 @@ func TestRoundTrips(t *testing.T) {
 		if lt.Sent.ByKind["xrpc"] != lt.Requests || lt.Sent.NonceRetries != 0 {
 			t.Errorf("%s tokens: %d calls sent %s: a call was retried", lt.TTL, lt.Requests, lt.Sent)
 		}
+		// The nonce probe before a refresh is one request, when needed.
+		if lt.Sent.ByKind["revoke"] > lt.Refreshes {
+			t.Errorf("%s tokens: %d revocations (nonce probes) for %d refreshes", lt.TTL, lt.Sent.ByKind["revoke"], lt.Refreshes)
+		}
 		if lt.Used < 0.68 {
 			t.Errorf("%s tokens serve %.0f %% of their life", lt.TTL, 100*lt.Used)
 		}
