@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,7 +30,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testnet.Main(m, testnet.Options{Env: []string{"ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=" + tokenMaxAge}}))
+	code := testnet.Main(m, testnet.Options{Env: []string{"ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=" + tokenMaxAge}})
+	if buildErr == nil && binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath)) // the atoauth binary built for the CLI tests
+	}
+	os.Exit(code)
 }
 
 // tokenMaxAge is the access-token lifetime of a network this binary starts
