@@ -2,7 +2,9 @@ package atoauth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/atoauth/atoauth/jwk"
@@ -44,8 +46,9 @@ type Store interface {
 }
 
 // AuthRequest is a pending login, kept between Client.Start and
-// Client.Callback under its State. It holds secrets (the PKCE verifier
-// and the DPoP key); its String method hides them.
+// Client.Callback under its State. It holds secrets (the state, the PKCE
+// verifier and the DPoP key), which no printing path shows (see
+// SessionData).
 type AuthRequest struct {
 	State        string
 	Issuer       string     // authorization server the PAR went to
@@ -61,20 +64,41 @@ type AuthRequest struct {
 	ExpiresAt    time.Time
 }
 
-// String describes the request without its secrets.
-func (r *AuthRequest) String() string {
-	if r == nil {
-		return "<nil>"
-	}
+// String describes the request without its secrets. It has a value
+// receiver, so that a request printed by value is hidden too.
+func (r AuthRequest) String() string {
 	return fmt.Sprintf("AuthRequest{issuer=%s hint=%q expires=%s}", r.Issuer, r.LoginHint, r.ExpiresAt.Format(time.RFC3339))
 }
 
 // GoString is String, so that %#v does not reveal secrets either.
-func (r *AuthRequest) GoString() string { return r.String() }
+func (r AuthRequest) GoString() string { return r.String() }
+
+// LogValue implements slog.LogValuer: logs show what String shows.
+func (r AuthRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("issuer", r.Issuer), slog.String("hint", r.LoginHint), slog.Time("expires", r.ExpiresAt))
+}
+
+// MarshalJSON encodes the request without its secrets (state, PKCE
+// verifier, DPoP key): an AuthRequest is not a wire format, and a store
+// keeps its fields itself.
+func (r AuthRequest) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Issuer      string     `json:"issuer"`
+		PDS         string     `json:"pds,omitempty"`
+		ExpectedDID syntax.DID `json:"expectedDid,omitempty"`
+		LoginHint   string     `json:"loginHint,omitempty"`
+		RedirectURI string     `json:"redirectUri"`
+		Scope       string     `json:"scope"`
+		ClientKeyID string     `json:"clientKeyId,omitempty"`
+		CreatedAt   time.Time  `json:"createdAt"`
+		ExpiresAt   time.Time  `json:"expiresAt"`
+	}{r.Issuer, r.PDS, r.ExpectedDID, r.LoginHint, r.RedirectURI, r.Scope, r.ClientKeyID, r.CreatedAt, r.ExpiresAt})
+}
 
 // SessionData is the persisted state of one signed-in session: who, where,
 // the granted scope, the tokens, and the DPoP key they are bound to. It
-// holds secrets; its String method hides them.
+// holds secrets, which no printing path shows: String and GoString (so
+// %v, %+v, %#v), LogValue (slog, text or JSON) and MarshalJSON hide them.
 type SessionData struct {
 	ID     string        // random, unrelated to the login state
 	DID    syntax.DID    // the account (token sub)
@@ -94,20 +118,49 @@ type SessionData struct {
 	ClientKeyID string   // kid of the client assertion key, "" for public clients
 
 	CreatedAt time.Time
+	// UpdatedAt is when the current tokens were issued (at sign-in or the
+	// last refresh); with ExpiresAt it gives the access token's lifetime,
+	// from which the proactive refresh margin is derived.
 	UpdatedAt time.Time
 }
 
-// String describes the session without its secrets.
-func (s *SessionData) String() string {
-	if s == nil {
-		return "<nil>"
-	}
+// String describes the session without its secrets (tokens, DPoP key;
+// the id only shortened, since it is a credential for a browser cookie).
+// It has a value receiver, so that a session printed by value is hidden
+// too.
+func (s SessionData) String() string {
 	return fmt.Sprintf("SessionData{id=%s did=%s handle=%s pds=%s expires=%s}",
 		shortID(s.ID), s.DID, s.Handle, s.PDS, s.ExpiresAt.Format(time.RFC3339))
 }
 
 // GoString is String, so that %#v does not reveal secrets either.
-func (s *SessionData) GoString() string { return s.String() }
+func (s SessionData) GoString() string { return s.String() }
+
+// LogValue implements slog.LogValuer: logs, text or JSON, show what
+// String shows.
+func (s SessionData) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", shortID(s.ID)), slog.String("did", s.DID.String()),
+		slog.String("handle", s.Handle.String()), slog.String("pds", s.PDS), slog.Time("expires", s.ExpiresAt))
+}
+
+// MarshalJSON encodes the session without its secrets: tokens and DPoP
+// key are left out and the id is shortened. SessionData is not a wire
+// format (a store keeps its fields itself); this is what any JSON view
+// of it, a log line or an API answer, may show.
+func (s SessionData) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID          string        `json:"id"`
+		DID         syntax.DID    `json:"did"`
+		Handle      syntax.Handle `json:"handle"`
+		PDS         string        `json:"pds"`
+		Issuer      string        `json:"issuer"`
+		Scope       string        `json:"scope"`
+		ExpiresAt   time.Time     `json:"expiresAt"`
+		ClientKeyID string        `json:"clientKeyId,omitempty"`
+		CreatedAt   time.Time     `json:"createdAt"`
+		UpdatedAt   time.Time     `json:"updatedAt"`
+	}{shortID(s.ID), s.DID, s.Handle, s.PDS, s.Issuer, s.Scope, s.ExpiresAt, s.ClientKeyID, s.CreatedAt, s.UpdatedAt})
+}
 
 // clone returns a copy; the key is immutable and shared.
 func (s *SessionData) clone() *SessionData {
