@@ -151,9 +151,34 @@ func (s *Session) Scope() string { return s.Info().Scope }
 // session's PDS (DPoP proof and "Authorization: DPoP" token), refreshing
 // the token before it expires and once more when the PDS reports it
 // invalid. It sets no timeout: use request contexts.
-func (s *Session) HTTPClient() *http.Client { return &http.Client{Transport: s.transport} }
+//
+// Credentials follow the request, not the hop: the client follows
+// redirects within the origin a request started at (at most 10), and
+// never one that changes origin — it returns that 3xx answer to the
+// caller instead, who may fetch its Location without the session. So a
+// request to the PDS never carries its credentials (or its body) to
+// another host, and a request that started elsewhere (a link preview, a
+// webhook) is never signed, even if it is redirected into the PDS.
+func (s *Session) HTTPClient() *http.Client {
+	return &http.Client{Transport: s.transport, CheckRedirect: sameOriginRedirects}
+}
 
-// Transport returns the RoundTripper behind HTTPClient.
+// sameOriginRedirects is the CheckRedirect of Session.HTTPClient.
+func sameOriginRedirects(req *http.Request, via []*http.Request) error {
+	if dpop.Origin(req.URL) != dpop.Origin(via[0].URL) {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("atoauth: stopped after 10 redirects")
+	}
+	return nil
+}
+
+// Transport returns the RoundTripper behind HTTPClient. It signs a
+// request only when it goes to the session's PDS and so did every request
+// of its redirect chain (Request.Response), so that even an *http.Client
+// with another redirect policy never signs a request that started at
+// another host.
 func (s *Session) Transport() http.RoundTripper { return s.transport }
 
 // Refresh refreshes the session's tokens now.
@@ -481,9 +506,10 @@ func (t *sessionTransport) dpop(d *SessionData) *dpop.Transport {
 func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := t.s
 	d := s.current()
-	if dpop.Origin(req.URL) != d.PDS {
+	if !chainAt(req, d.PDS) {
 		// Credentials go to the session's PDS only — never to an AppView
-		// or any other host, including after a redirect.
+		// or any other host, and never to a request redirected into the
+		// PDS from elsewhere.
 		return s.c.base.RoundTrip(req)
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -549,6 +575,21 @@ func (t *sessionTransport) send(req *http.Request, d *SessionData, first bool) (
 	}
 	r.Header.Set("Authorization", "DPoP "+d.AccessToken)
 	return t.dpop(d).RoundTrip(r)
+}
+
+// chainAt tells whether req, and every request of the redirect chain that
+// led to it, goes to origin.
+func chainAt(req *http.Request, origin string) bool {
+	for r, hops := req, 0; r != nil && hops <= 20; hops++ {
+		if r.URL == nil || dpop.Origin(r.URL) != origin {
+			return false
+		}
+		if r.Response == nil {
+			return true
+		}
+		r = r.Response.Request
+	}
+	return false
 }
 
 func closeBody(req *http.Request) {

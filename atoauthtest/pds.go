@@ -94,43 +94,52 @@ func (n *Network) pdsHandler() http.Handler {
 	mux.HandleFunc(movedPrefix+resourceMetadataPath, n.serveResourceMetadata)
 	mux.HandleFunc("/xrpc/{nsid}", func(w http.ResponseWriter, r *http.Request) {
 		nsid := r.PathValue("nsid")
-		if f := n.currentTamper().RateLimit; f != nil {
-			if ans := f(nsid); ans != nil {
-				n.rateLimited(w, r, ans)
-				return
-			}
-		}
-		route, ok := routes[nsid]
-		if !ok {
-			// Like the reference PDS, everything it does not implement
-			// goes to the service named by atproto-proxy.
-			n.proxyCall(w, r, nsid)
+		if h := n.currentTamper().Hostile; h != nil {
+			n.hostile(h, nsid, w, r, func(w http.ResponseWriter, r *http.Request) { n.serveXRPC(routes, nsid, w, r) })
 			return
 		}
-		if r.Header.Get(proxyHeader) != "" {
-			n.count(func(c *Counters) { c.ProxyHeaderOnLocal++ })
-		}
-		if r.Method != route.method && !(route.method == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", route.method)
-			n.xrpcFail(w, r, xerr(http.StatusMethodNotAllowed, "InvalidRequest", "Incorrect HTTP method (%s) expected %s", r.Method, route.method))
-			return
-		}
-		var a *pdsAuth
-		if route.auth {
-			var e *xrpcError
-			if a, e = n.pdsAuthenticate(r); e != nil {
-				n.xrpcFail(w, r, e)
-				return
-			}
-		}
-		if e := route.handler(w, r, a); e != nil {
-			n.xrpcFail(w, r, e)
-		}
+		n.serveXRPC(routes, nsid, w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "NotFound", "message": "no such route: " + r.URL.Path})
 	})
 	return mux
+}
+
+// serveXRPC answers one XRPC call of the PDS.
+func (n *Network) serveXRPC(routes map[string]xrpcRoute, nsid string, w http.ResponseWriter, r *http.Request) {
+	if f := n.currentTamper().RateLimit; f != nil {
+		if ans := f(nsid); ans != nil {
+			n.rateLimited(w, r, ans)
+			return
+		}
+	}
+	route, ok := routes[nsid]
+	if !ok {
+		// Like the reference PDS, everything it does not implement
+		// goes to the service named by atproto-proxy.
+		n.proxyCall(w, r, nsid)
+		return
+	}
+	if r.Header.Get(proxyHeader) != "" {
+		n.count(func(c *Counters) { c.ProxyHeaderOnLocal++ })
+	}
+	if r.Method != route.method && !(route.method == http.MethodGet && r.Method == http.MethodHead) {
+		w.Header().Set("Allow", route.method)
+		n.xrpcFail(w, r, xerr(http.StatusMethodNotAllowed, "InvalidRequest", "Incorrect HTTP method (%s) expected %s", r.Method, route.method))
+		return
+	}
+	var a *pdsAuth
+	if route.auth {
+		var e *xrpcError
+		if a, e = n.pdsAuthenticate(r); e != nil {
+			n.xrpcFail(w, r, e)
+			return
+		}
+	}
+	if e := route.handler(w, r, a); e != nil {
+		n.xrpcFail(w, r, e)
+	}
 }
 
 func (n *Network) xrpcFail(w http.ResponseWriter, r *http.Request, e *xrpcError) {

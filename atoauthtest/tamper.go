@@ -59,6 +59,11 @@ type Tamper struct {
 	// spent: e.g. {Status: 401, Code: "invalid_client"} or {Status: 503}.
 	TokenError func(grantType string) *ErrorAnswer
 
+	// Hostile makes the PDS answer XRPC calls as an attacker's PDS would:
+	// huge, trickled, redirected, HTML, control characters, duplicate keys,
+	// deep nesting (see [Hostile]).
+	Hostile *Hostile
+
 	// RejectAccessTokens makes the PDS answer 401 invalid_token to every
 	// access token, as a PDS that no longer trusts the issuer would: the
 	// token endpoint still issues tokens, the PDS refuses them all.
