@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -90,8 +91,9 @@ const (
 )
 
 // Open opens the SQLite database at path, creating it (mode 0600) and its
-// schema when missing and upgrading an older schema. The directory must
-// exist.
+// schema when missing and upgrading an older schema. An existing database
+// and its -wal, -shm and -journal files lose any group and other
+// permissions. The directory must exist.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -108,12 +110,17 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	// Create the file ourselves so that it is private from the start;
-	// SQLite gives its -wal and -shm files the same mode.
+	// SQLite gives its -wal and -shm files the same mode. A file that
+	// exists already (and its -wal, -shm and -journal) is made private
+	// too: it holds tokens and DPoP keys.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	f.Close()
+	if err := makePrivate(abs); err != nil {
+		return nil, err
+	}
 
 	busy := opts.BusyTimeout
 	if busy <= 0 {
@@ -143,6 +150,31 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	s.r.SetMaxOpenConns(4)
 	s.r.SetMaxIdleConns(4)
 	return s, nil
+}
+
+// makePrivate removes group and other permissions from the database file
+// and the files SQLite keeps beside it. It fails when a file is open to
+// others and cannot be changed (another owner), rather than keep tokens
+// readable by everyone. Windows has no such modes.
+func makePrivate(db string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	for _, p := range []string{db, db + "-wal", db + "-shm", db + "-journal"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if mode := st.Mode().Perm(); mode&0o077 != 0 {
+			if err := os.Chmod(p, mode&^0o077); err != nil {
+				return fmt.Errorf("sqlite: %s is open to other users (mode %#o) and could not be made private: %w", p, mode, err)
+			}
+		}
+	}
+	return nil
 }
 
 func openDB(dsn string) (*sql.DB, error) {

@@ -89,6 +89,35 @@ func TestFileIsPrivateAndWAL(t *testing.T) {
 	}
 }
 
+// A database that exists already with loose permissions (created by
+// hand, by an older tool, or with a permissive umask), and its -wal and
+// -shm, are made private when the store opens it: they hold tokens and
+// DPoP keys.
+func TestExistingLooseFileIsMadePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "atoauth.db")
+	first := open(t, path) // stays open: -wal and -shm exist
+	key, _ := jwk.Generate()
+	if err := first.SaveSession(context.Background(), &atoauth.SessionData{ID: "x", DID: "did:plc:x", DPoPKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{path, path + "-wal", path + "-shm"}
+	for _, f := range files {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, path)
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s kept mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+}
+
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	c, err := msqlite.NewConnector(path + "?_pragma=busy_timeout(5000)")
