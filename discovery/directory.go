@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,11 @@ type DirectoryOptions struct {
 	// AllowInsecureDevelopment permits http:// URLs and non-public addresses
 	// in the default client (local development networks only).
 	AllowInsecureDevelopment bool
+
+	// LookupTXT looks up the DNS TXT records of a handle
+	// ("_atproto.<handle>"). Nil means a resolver of the system's DNS
+	// servers that gives each server 3 s.
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
 }
 
 // NewDirectory returns an identity.Directory for OAuth logins, built on
@@ -124,6 +130,10 @@ func NewDirectory(opts DirectoryOptions) identity.Directory {
 		},
 	}
 	inner.client = &inner.base.HTTPClient
+	inner.lookupTXT = opts.LookupTXT
+	if inner.lookupTXT == nil {
+		inner.lookupTXT = inner.base.Resolver.LookupTXT
+	}
 	if opts.HandleResolver != "" {
 		inner.handleResolver, inner.handleResolverErr = parseBaseURL(opts.HandleResolver, opts.AllowInsecureDevelopment)
 	}
@@ -334,6 +344,7 @@ func mapError(ctx context.Context, input string, err error) error {
 type baseDirectory struct {
 	base              identity.BaseDirectory
 	client            *http.Client // &base.HTTPClient
+	lookupTXT         func(ctx context.Context, name string) ([]string, error)
 	handleResolver    string
 	handleResolverErr error
 }
@@ -349,14 +360,15 @@ func (d *baseDirectory) resolveHandle(ctx context.Context, h syntax.Handle) (syn
 	if d.handleResolver != "" {
 		return d.resolveHandleXRPC(ctx, h)
 	}
-	did, err := d.base.ResolveHandle(ctx, h)
+	did, err := d.resolveHandleDNSOrWellKnown(ctx, h)
 	if err == nil && did == "" {
-		// indigo returns ("", nil) when DNS is skipped for the handle's
-		// suffix and the HTTPS well-known lookup fails.
 		err = fmt.Errorf("%w: no DID found for %s", identity.ErrHandleNotFound, h)
 	}
 	if err == nil {
 		return did, nil
+	}
+	if errors.Is(err, errSeveralDIDs) {
+		return "", resolveErr(h.String(), ErrHandleNotFound, err)
 	}
 	var kind error
 	switch {
@@ -372,6 +384,65 @@ func (d *baseDirectory) resolveHandle(ctx context.Context, h syntax.Handle) (syn
 		kind = ErrHandleNotFound
 	}
 	return "", resolveErr(h.String(), kind, err)
+}
+
+// errSeveralDIDs reports a handle whose DNS TXT records name more than
+// one DID.
+var errSeveralDIDs = errors.New("the handle's DNS TXT records name several DIDs")
+
+// resolveHandleDNSOrWellKnown resolves h as indigo's
+// BaseDirectory.ResolveHandle does — DNS TXT _atproto.<handle> first
+// (except for the suffixes it skips), the HTTPS well-known document when
+// DNS has no answer — with the atproto handle spec's rule that indigo
+// leaves out: when the TXT records name several different DIDs,
+// resolution fails (no DID is chosen, and the well-known document is not
+// asked either).
+func (d *baseDirectory) resolveHandleDNSOrWellKnown(ctx context.Context, h syntax.Handle) (syntax.DID, error) {
+	dnsAnswered := false
+	if !slices.ContainsFunc(d.base.SkipDNSDomainSuffixes, func(s string) bool { return strings.HasSuffix(h.String(), s) }) {
+		records, err := d.lookupTXT(ctx, "_atproto."+h.String())
+		if err == nil {
+			did, err := didFromTXT(records)
+			if err == nil || errors.Is(err, errSeveralDIDs) {
+				return did, err
+			}
+			dnsAnswered = true
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+	}
+	did, err := d.base.ResolveHandleWellKnown(ctx, h)
+	if err != nil && dnsAnswered {
+		err = fmt.Errorf("%w (its DNS TXT records hold no valid did= entry)", err)
+	}
+	return did, err
+}
+
+// didFromTXT reads the DID of "did=<DID>" TXT record values (atproto
+// handle spec, "DNS TXT Method"). Other values are ignored; several
+// records naming the same DID count once; several different DIDs are an
+// error.
+func didFromTXT(records []string) (syntax.DID, error) {
+	var found syntax.DID
+	for _, r := range records {
+		v, ok := strings.CutPrefix(r, "did=")
+		if !ok {
+			continue
+		}
+		did, err := syntax.ParseDID(v)
+		if err != nil {
+			return "", fmt.Errorf("%w: invalid DID in the handle's DNS TXT record: %w", identity.ErrHandleResolutionFailed, err)
+		}
+		if found != "" && did != found {
+			return "", fmt.Errorf("%w: %s and %s", errSeveralDIDs, found, did)
+		}
+		found = did
+	}
+	if found == "" {
+		return "", identity.ErrHandleNotFound
+	}
+	return found, nil
 }
 
 // resolveHandleXRPC asks the configured server (atproto lexicon
