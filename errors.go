@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
+
+	"github.com/atoauth/atoauth/internal/safetext"
 )
 
 // Sentinel errors. Test for them with errors.Is; the structured errors
@@ -175,23 +176,8 @@ func shortID(id string) string {
 	return id
 }
 
-// cleanText makes untrusted server text safe to show: control characters
-// are dropped and the result is capped at 300 bytes.
-func cleanText(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !isRuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strings.TrimSpace(s)
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// cleanText makes untrusted server text safe to show in an error: what
+// could act on a terminal or reorder text (control, bidi and separator
+// characters, invalid UTF-8) is dropped, and the result is capped at 300
+// bytes.
+func cleanText(s string) string { return safetext.Clean(s, 300) }

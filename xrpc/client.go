@@ -688,6 +688,9 @@ func (c *Client) decode(nsid string, resp *http.Response, out any) error {
 		return nil
 	}
 	if err := jsonUnmarshal(data, out); err != nil {
+		if ct := resp.Header.Get("Content-Type"); !isJSONType(ct) {
+			return fmt.Errorf("xrpc: %s: decoding the response: the server answered %q, not JSON: %w", nsid, cleanText(ct), err)
+		}
 		return fmt.Errorf("xrpc: %s: decoding the response: %w", nsid, err)
 	}
 	return nil

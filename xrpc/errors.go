@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/dpop"
+	"github.com/atoauth/atoauth/internal/safetext"
 )
 
 // Sentinel errors. A failed call returns an *[Error] (or a
@@ -407,21 +407,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// cleanText makes untrusted server text safe to show: control characters
-// are dropped and the result is capped at 300 bytes.
-func cleanText(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strings.TrimSpace(s)
-}
+// cleanText makes untrusted server text safe to show in an error: what
+// could act on a terminal or reorder text (control, bidi and separator
+// characters, invalid UTF-8) is dropped, and the result is capped at 300
+// bytes.
+func cleanText(s string) string { return safetext.Clean(s, 300) }

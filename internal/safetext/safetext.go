@@ -24,6 +24,28 @@ func Text(s string) string { return escape(s, true) }
 // (for a table cell, a field value, a log line).
 func Line(s string) string { return escape(s, false) }
 
+// Clean returns s for an error message: every unsafe character (as in
+// Line) and invalid byte is dropped rather than escaped, surrounding space
+// trimmed, and the result cut to at most max bytes on a character
+// boundary, with "…" when it was cut.
+func Clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unsafe(r) || r == '\n' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = strings.TrimSpace(s[:cut]) + "…"
+	}
+	return s
+}
+
 // Safe tells whether s has nothing Line would escape.
 func Safe(s string) bool {
 	for i, r := range s {

@@ -57,3 +57,22 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"  Record not found  ", 300, "Record not found"},
+		{"evil\x1b]52;c;ZXZpbA==\x07 text\u202e\u009b\xff end", 300, "evil]52;c;ZXZpbA== text end"},
+		{"line\nbreak\ttab", 300, "linebreaktab"},
+		{"日本語のテキスト", 7, "日本…"},
+		{"abcdef", 3, "abc…"},
+		{"\u2066", 300, ""},
+	} {
+		if got := Clean(tc.in, tc.max); got != tc.want {
+			t.Errorf("Clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
