@@ -42,6 +42,9 @@ func parseFields(syn syntax, fields []field) (map[string][]string, string) {
 			continue
 		}
 		for _, v := range vals {
+			if !f.valid(v) && f.key == "accept" {
+				return nil, fmt.Sprintf("accept %q is not valid: a MIME type or glob (*/*, type/*) whose names are RFC 6838 restricted names (letters, digits and !#$&-^_.+)", v)
+			}
 			if !f.valid(v) {
 				return nil, fmt.Sprintf("%s %q is not valid", f.key, v)
 			}
@@ -55,7 +58,9 @@ func parseFields(syn syntax, fields []field) (map[string][]string, string) {
 // "transition:generic", ...) or a permission in the syntax of the
 // permission spec (https://atproto.com/specs/permission), positional or
 // query form, with repeated keys for lists and percent-encoded values. It
-// accepts exactly what @atproto/oauth-scopes accepts and returns a
+// accepts what @atproto/oauth-scopes accepts, except blob: MIME types that
+// are not RFC 6838 restricted names (control characters, whitespace,
+// non-ASCII, parameters: see isAccept in validate.go), and returns a
 // *[ParseError] otherwise.
 func ParsePermission(token string) (Permission, error) {
 	if isStatic(token) {

@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -142,5 +143,43 @@ func TestExpand(t *testing.T) {
 	want := "repo?collection=app.bsky.feed.like&collection=app.bsky.feed.post rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"
 	if got != want {
 		t.Fatalf("Expand: %q, want %q", got, want)
+	}
+}
+
+// A blob: permission's MIME types must be RFC 6838 restricted names: a
+// server's granted scope is shown to the person, so control characters,
+// bidi controls, look-alike letters and invalid UTF-8 must not parse as a
+// permission (the reference accepts all but the last: diverge.txt).
+func TestBlobAcceptRestrictedNames(t *testing.T) {
+	for _, bad := range []string{
+		"image/p\x1bng", "image/\x1b]52;c;ZXZpbA==\x07", "image/\x1b[2J", "text/plain\t", "image/png\x00", "image/png\x7f",
+		"image/\u009b2J", "image/png\u0085", "image/png\u202e", "\u2066image/png", "image/png\u00a0", "\u00edmage/png",
+		"image/\xff", "image/png;q=1", "image/%41", "im*ge/*", "**/*", "-x/png", "image/.png",
+		"image/" + strings.Repeat("a", 128), strings.Repeat("b", 128) + "/*", "image/", "/png", "image/png/x", "image/ png",
+	} {
+		if p, err := scope.ParsePermission("blob?accept=" + url.QueryEscape(bad)); err == nil {
+			t.Errorf("blob accept %q parses as %v", bad, p)
+		}
+		if p, err := scope.ParsePermission("blob:" + url.PathEscape(bad)); err == nil {
+			t.Errorf("blob:%q parses as %v", bad, p)
+		}
+		if err := scope.Blob(bad).Validate(); err == nil {
+			t.Errorf("Blob(%q).Validate() = nil", bad)
+		}
+		granted := scope.ParseGranted("atproto blob:" + url.PathEscape(bad))
+		if len(granted) != 1 || granted.Allows(scope.NeedBlob(strings.TrimSuffix(bad, "*")+"x")) {
+			t.Errorf("ParseGranted with blob:%q = %v: it must grant nothing", bad, granted)
+		}
+	}
+	for _, good := range []string{"*/*", "image/*", "image/png", "IMAGE/PNG", "image/svg+xml", "application/vnd.api+json",
+		"x-y/*", "1/2", "image/x!#$&-^_.+", "image/" + strings.Repeat("a", 127), strings.Repeat("b", 127) + "/*"} {
+		p, err := scope.ParsePermission("blob:" + url.PathEscape(good))
+		if err != nil {
+			t.Errorf("blob:%q: %v", good, err)
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("blob:%q: Validate() = %v", good, err)
+		}
 	}
 }

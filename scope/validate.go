@@ -220,20 +220,56 @@ func ipv4Number(l string) (uint64, bool) {
 }
 
 // isMIME reports whether s is a concrete MIME type "type/subtype"
-// (no wildcard), as the reference implementation checks it.
+// (no wildcard), as the reference implementation checks the MIME type of
+// an upload (isMime in dist/lib/mime.js): it is the blob's own type, which
+// the PDS checks the same way, so atoauth's pre-check must not refuse
+// what the PDS allows.
 func isMIME(s string) bool { return isTypeSlashSubtype(s) && !strings.Contains(s, "*") }
 
 // isAccept reports whether s is a MIME type or glob a blob permission may
 // accept: "*/*", "type/*" or "type/subtype" (atproto permission spec,
-// "blob").
+// "blob"), where type and subtype are RFC 6838 restricted names (§4.2):
+// a letter or digit, then up to 126 letters, digits and
+// ! # $ & - ^ _ . +
+//
+// This is where atoauth deliberately differs from the reference. isAccept
+// in @atproto/oauth-scopes (0.5.12, dist/lib/mime.js) takes any string
+// with one "/" and something on either side, no " ", and "*" only in a
+// final "/*": control characters (ESC, NUL, DEL, tab, newline, C1), other
+// whitespace (U+00A0, U+2028), bidi controls (U+202E), any non-ASCII
+// letter, parameters ("text/plain;charset=utf-8"), "%", "(", a "*" inside
+// the type ("im*ge/*"), a leading "-" or ".", names of any length. No
+// registered MIME type looks like that, a server's granted scope is shown
+// to the person (atoauth whoami, consent descriptions), and a bidi
+// override or a look-alike letter there misleads, so atoauth refuses
+// them: such a token is not a valid permission (Parse fails, ParseGranted
+// leaves it out, so it grants nothing). The differential test lists each
+// kind (scope/testdata/diverge.txt).
 func isAccept(s string) bool {
 	if s == "*/*" {
 		return true
 	}
-	if !isTypeSlashSubtype(s) {
+	typ, sub, ok := strings.Cut(s, "/")
+	return ok && isRestrictedName(typ) && (sub == "*" || isRestrictedName(sub))
+}
+
+// isRestrictedName reports whether s is an RFC 6838 restricted-name
+// (§4.2), the syntax of a MIME type's type and subtype:
+//
+//	restricted-name = restricted-name-first *126restricted-name-chars
+//	restricted-name-first = ALPHA / DIGIT
+//	restricted-name-chars = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "-" /
+//	                        "^" / "_" / "." / "+"
+func isRestrictedName(s string) bool {
+	if s == "" || len(s) > 127 || !isAlnum(s[0]) {
 		return false
 	}
-	return !strings.Contains(s, "*") || strings.HasSuffix(s, "/*")
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && strings.IndexByte("!#$&-^_.+", c) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func isTypeSlashSubtype(s string) bool {

@@ -2,7 +2,6 @@
 package blob
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
@@ -46,8 +45,11 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 
 	var out string
 	get := &cobra.Command{
-		Use:     "get <did> <cid>",
-		Short:   "Download a blob's original bytes",
+		Use:   "get <did> <cid>",
+		Short: "Download a blob's original bytes",
+		Long: `Download a blob's original bytes to a file, or with -o - to standard
+output: as they are when it is a pipe or a file, escaped when it is a
+terminal (a blob may hold escape sequences a terminal would obey).`,
 		Example: "  atoauth blob get did:plc:abc bafkrei… -o cat.jpg",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,13 +66,12 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			if out == "-" {
-				_, err = f.IO.Out.Write(data)
-				return err
+				return cmdutil.WriteRaw(f.IO, data)
 			}
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.ErrOut, "Wrote %d bytes (%s) to %s\n", len(data), mime, out)
+			cmdutil.Fprintf(f.IO.ErrOut, "Wrote %d bytes (%s) to %s\n", len(data), mime, out)
 			return nil
 		},
 	}

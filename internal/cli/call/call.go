@@ -32,7 +32,12 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Call an XRPC method on your PDS with the session's credentials. Without
 --data it is a query (GET) with the key=value parameters; with --data it is a
 procedure (POST) with that JSON body (@file reads a file, @- standard input).
-app.bsky.* and chat.bsky.* calls are proxied by your PDS (see --proxy).`,
+app.bsky.* and chat.bsky.* calls are proxied by your PDS (see --proxy).
+
+A JSON answer is printed indented, with every character a terminal would
+act on (escape sequences, C1 and bidi controls) written as a \u escape, so
+it stays the same JSON. Any other answer is written as it is when standard
+output is a pipe or a file, and escaped when it is a terminal.`,
 		Example: `  atoauth call com.atproto.server.getSession
   atoauth call app.bsky.actor.getProfile actor=alice.bsky.social
   atoauth call app.bsky.feed.getTimeline limit=5
@@ -50,7 +55,7 @@ app.bsky.* and chat.bsky.* calls are proxied by your PDS (see --proxy).`,
 	return cmd
 }
 
-// Run calls the method and prints the JSON answer.
+// Run calls the method and prints the answer.
 func Run(ctx context.Context, o *Options) error {
 	f := o.Factory
 	params := xrpc.Params{}
@@ -118,12 +123,14 @@ func Run(ctx context.Context, o *Options) error {
 	if len(bytes.TrimSpace(out)) == 0 {
 		return nil
 	}
+	// The answer is the server's: JSON is indented (keeping its order)
+	// and escaped so that it holds nothing a terminal acts on; anything
+	// else goes out as it is only when standard output is not a terminal.
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, out, "", "  ") == nil {
 		pretty.WriteByte('\n')
-		_, err = f.IO.Out.Write(pretty.Bytes())
+		_, err = f.IO.Out.Write(cmdutil.EscapeJSON(pretty.Bytes()))
 		return err
 	}
-	_, err = f.IO.Out.Write(out)
-	return err
+	return cmdutil.WriteRaw(f.IO, out)
 }

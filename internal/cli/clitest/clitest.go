@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 
@@ -26,9 +27,16 @@ type Env struct {
 	Store atoauth.Store
 	Dir   string
 
+	// OutTTY makes the command see its standard output as a terminal.
+	OutTTY bool
+
 	mu      sync.Mutex
 	Account syntax.DID // who the fake browser signs in as
 	Deny    bool
+	// BeforeCallback, when set, runs in the fake browser after the
+	// approval and before it follows the redirect to the command's
+	// loopback listener (e.g. to send it other requests first).
+	BeforeCallback func(redirect *url.URL)
 }
 
 // New starts the environment.
@@ -51,6 +59,7 @@ type Result struct {
 func (e *Env) Run(in string, args ...string) Result {
 	e.T.Helper()
 	ios, inBuf, out, errOut := cmdutil.Test()
+	ios.OutTTY = e.OutTTY
 	inBuf.WriteString(in)
 	settings := cmdutil.DefaultSettings(func(string) string { return "" })
 	settings.ConfigDir = e.Dir
@@ -76,7 +85,7 @@ func (e *Env) Run(in string, args ...string) Result {
 // then follow the redirect to the command's loopback listener.
 func (e *Env) browse(authURL string) error {
 	e.mu.Lock()
-	acct, deny := e.Account, e.Deny
+	acct, deny, before := e.Account, e.Deny, e.BeforeCallback
 	e.mu.Unlock()
 	go func() {
 		var opts []atoauthtest.ApproveOption
@@ -87,6 +96,9 @@ func (e *Env) browse(authURL string) error {
 		if err != nil {
 			e.T.Errorf("fake browser: %v", err)
 			return
+		}
+		if before != nil {
+			before(redirect)
 		}
 		resp, err := http.Get(redirect.String())
 		if err != nil {

@@ -87,11 +87,16 @@ type IOStreams struct {
 	// ErrTTY tells whether ErrOut is a terminal (progress is shown only
 	// then, and never with Quiet).
 	ErrTTY bool
+	// OutTTY tells whether Out is a terminal: bytes a server chose are
+	// written raw (blob get -o -, a non-JSON answer of call) only when it
+	// is not; see WriteRaw.
+	OutTTY bool
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())), OutTTY: term.IsTerminal(int(os.Stdout.Fd()))}
 }
 
 // Test returns streams over buffers, for tests.
@@ -240,7 +245,7 @@ func (f *Factory) Client(ctx context.Context, scope string) (*atoauth.Client, er
 // Progress prints a step on stderr when it is a terminal and not --quiet.
 func (f *Factory) Progress(format string, args ...any) {
 	if f.IO.ErrTTY && !f.Settings.Quiet {
-		fmt.Fprintf(f.IO.ErrOut, "• "+format+"\n", args...)
+		Fprintf(f.IO.ErrOut, "• "+format+"\n", args...)
 	}
 }
 
@@ -367,14 +372,6 @@ func (f *Factory) Agent(ctx context.Context) (*agent.Agent, error) {
 		opts.XRPC.Services = map[string]string{"app.bsky.": f.Settings.AppView}
 	}
 	return agent.New(s, &opts)
-}
-
-// PrintJSON writes v as indented JSON.
-func PrintJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // ReadInput reads a file argument, "-" meaning standard input, capped at

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -99,10 +98,12 @@ type checker struct {
 	failed bool
 }
 
-func (c *checker) ok(format string, args ...any) { fmt.Fprintf(c.w, "✓ "+format+"\n", args...) }
+// ok and bad print a finding; what a server sent (metadata, errors) is
+// escaped by cmdutil.Fprintf.
+func (c *checker) ok(format string, args ...any) { cmdutil.Fprintf(c.w, "✓ "+format+"\n", args...) }
 func (c *checker) bad(format string, args ...any) {
 	c.failed = true
-	fmt.Fprintf(c.w, "✗ "+format+"\n", args...)
+	cmdutil.Fprintf(c.w, "✗ "+format+"\n", args...)
 }
 
 func (c *checker) httpClient() *http.Client {
@@ -248,13 +249,13 @@ func (c *checker) permissionSets(ctx context.Context, granted string) {
 		}
 		ps, err := r.ResolvePermissionSet(ctx, inc.NSID)
 		if err != nil {
-			fmt.Fprintf(c.w, "- %s: the permission set could not be resolved here (%v); the server shows what it resolves\n", inc, err)
+			cmdutil.Fprintf(c.w, "- %s: the permission set could not be resolved here (%v); the server shows what it resolves\n", inc, err)
 			continue
 		}
 		perms := inc.Expand(ps.Permissions)
 		c.ok("%s: permission set %q by %s grants %d permission(s):", inc, ps.Title, ps.Authority, len(perms))
 		for _, p := range perms {
-			fmt.Fprintf(c.w, "    %s  %s\n", p, p.Describe())
+			cmdutil.Fprintf(c.w, "    %s  %s\n", p, p.Describe())
 		}
 	}
 }
@@ -363,13 +364,13 @@ func explain(w io.Writer, text string) error {
 			continue
 		}
 		found++
-		fmt.Fprintf(w, "%s\n  cause: %s\n  fix:   %s\n", e.match[0], e.cause, e.fix)
+		cmdutil.Fprintf(w, "%s\n  cause: %s\n  fix:   %s\n", e.match[0], e.cause, e.fix)
 		if found == 2 {
 			break
 		}
 	}
 	if found == 0 {
-		fmt.Fprintln(w, "I do not know this error. Run with --verbose and check the server's error code and message.")
+		cmdutil.Fprintf(w, "I do not know this error. Run with --verbose and check the server's error code and message.\n")
 		return ErrChecksFailed
 	}
 	return nil

@@ -4,12 +4,14 @@ package login
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"html/template"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/atoauth/atoauth"
@@ -91,25 +93,7 @@ func Run(ctx context.Context, o *Options) error {
 	done := make(chan result, 1)
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/callback" {
-				http.NotFound(w, r)
-				return
-			}
-			sess, err := client.Callback(r.Context(), r.URL.Query(), &atoauth.CallbackOptions{State: auth.State})
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-			if err != nil {
-				w.WriteHeader(http.StatusBadRequest)
-				_ = donePage.Execute(w, map[string]string{"Title": "Sign-in failed", "Text": err.Error()})
-			} else {
-				_ = donePage.Execute(w, map[string]string{"Title": "Signed in", "Text": "Signed in as " + sess.Handle().String() + ". You can close this tab and return to the terminal."})
-			}
-			select {
-			case done <- result{sess, err}:
-			default:
-			}
-		}),
+		Handler:           &callback{client: client, state: auth.State, done: done},
 	}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
@@ -118,11 +102,10 @@ func Run(ctx context.Context, o *Options) error {
 		_ = srv.Shutdown(sctx)
 	}()
 
-	fmt.Fprintln(f.IO.ErrOut, "Open this URL in your browser to sign in:")
-	fmt.Fprintln(f.IO.ErrOut, auth.URL)
+	cmdutil.Fprintf(f.IO.ErrOut, "Open this URL in your browser to sign in:\n%s\n", auth.URL)
 	if !o.NoBrowser && f.OpenBrowser != nil {
 		if err := f.OpenBrowser(auth.URL); err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "(could not open a browser: %v)\n", err)
+			cmdutil.Fprintf(f.IO.ErrOut, "(could not open a browser: %v)\n", err)
 		}
 	}
 	f.Progress("waiting for the browser (Ctrl-C to cancel)")
@@ -149,16 +132,68 @@ func Run(ctx context.Context, o *Options) error {
 	if err := f.SaveState(st); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IO.Out, "Logged in as %s (%s) on %s\n", res.sess.Handle(), res.sess.DID(), res.sess.PDS())
-	fmt.Fprintln(f.IO.Out, "Granted:")
+	cmdutil.Fprintf(f.IO.Out, "Logged in as %s (%s) on %s\nGranted:\n", res.sess.Handle(), res.sess.DID(), res.sess.PDS())
 	for _, t := range strings.Fields(res.sess.Scope()) {
 		words := "(not a valid permission: grants nothing)"
 		if p, err := atscope.ParsePermission(t); err == nil {
 			words = p.Describe()
 		}
-		fmt.Fprintf(f.IO.Out, "  %s\n", words)
+		cmdutil.Fprintf(f.IO.Out, "  %s\n", words)
 	}
 	return nil
+}
+
+// callback answers requests to the loopback listener. Only a GET of
+// /callback whose state is the pending login's ends the login: signed in,
+// or failed with the server's answer (access_denied, say). Anything else
+// (a missing or other state: a sign-in started in another browser or
+// terminal, a page or a port scan probing the port) gets an error page,
+// and the listener keeps waiting for the real redirect until the timeout
+// or Ctrl-C, so that one blind request cannot abort the login. Other
+// paths answer 404, other methods 405.
+type callback struct {
+	client *atoauth.Client
+	state  string
+	done   chan<- result // buffered: receives exactly one result
+	taken  atomic.Bool   // the matching redirect has arrived
+}
+
+func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/callback" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	q := r.URL.Query()
+	if st := q["state"]; len(st) != 1 || subtle.ConstantTimeCompare([]byte(st[0]), []byte(c.state)) != 1 {
+		page(w, http.StatusBadRequest, "Not this sign-in",
+			"This is not the sign-in you started here: it does not carry the state of the login atoauth is waiting for "+
+				"(it may have been started in another browser or terminal). atoauth keeps waiting: finish the sign-in from the link it printed.")
+		return
+	}
+	if !c.taken.CompareAndSwap(false, true) {
+		page(w, http.StatusConflict, "Already answered", "This sign-in has already been answered: return to the terminal.")
+		return
+	}
+	sess, err := c.client.Callback(r.Context(), q, &atoauth.CallbackOptions{State: c.state})
+	if err != nil {
+		page(w, http.StatusBadRequest, "Sign-in failed", cmdutil.ErrorText(err))
+	} else {
+		page(w, http.StatusOK, "Signed in", cmdutil.Sprintf("Signed in as %s. You can close this tab and return to the terminal.", sess.Handle()))
+	}
+	c.done <- result{sess, err}
+}
+
+func page(w http.ResponseWriter, status int, title, text string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = donePage.Execute(w, map[string]string{"Title": title, "Text": text})
 }
 
 var donePage = template.Must(template.New("done").Parse(`<!doctype html>

@@ -4,7 +4,6 @@ package logout
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
@@ -53,7 +52,7 @@ func Run(ctx context.Context, o *Options) error {
 			ids = append(ids, s.ID)
 		}
 		if len(ids) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "No sessions.")
+			cmdutil.Fprintf(f.IO.ErrOut, "No sessions.\n")
 			return nil
 		}
 	} else {
@@ -90,7 +89,7 @@ func Run(ctx context.Context, o *Options) error {
 		if st.Current == id {
 			st.Current = ""
 		}
-		fmt.Fprintf(f.IO.Out, "Logged out %s\n", handle)
+		cmdutil.Fprintf(f.IO.Out, "Logged out %s\n", handle)
 	}
 	if err := f.SaveState(st); err != nil {
 		errs = append(errs, err)

@@ -3,7 +3,6 @@ package post
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/atoauth/atoauth/agent"
@@ -92,9 +91,9 @@ func Run(ctx context.Context, o *Options) error {
 	if o.JSON {
 		return cmdutil.PrintJSON(f.IO.Out, map[string]string{"uri": res.URI, "cid": res.CID, "link": cmdutil.WebLink(res.URI)})
 	}
-	fmt.Fprintln(f.IO.Out, res.URI)
+	cmdutil.Fprintln(f.IO.Out, res.URI)
 	if link := cmdutil.WebLink(res.URI); link != "" {
-		fmt.Fprintln(f.IO.Out, link)
+		cmdutil.Fprintln(f.IO.Out, link)
 	}
 	return nil
 }

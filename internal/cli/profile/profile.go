@@ -2,7 +2,6 @@
 package profile
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/atoauth/atoauth/agent"
@@ -27,12 +26,12 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 			return cmdutil.PrintJSON(f.IO.Out, map[string]any{"did": a.DID(), "handle": a.Handle(), "cid": cid, "profile": p})
 		}
 		w := f.IO.Out
-		fmt.Fprintf(w, "Handle:        %s\n", a.Handle())
-		fmt.Fprintf(w, "DID:           %s\n", a.DID())
-		fmt.Fprintf(w, "Display name:  %s\n", p.DisplayName)
-		fmt.Fprintf(w, "Description:   %s\n", p.Description)
+		cmdutil.Fprintf(w, "Handle:        %s\n", a.Handle())
+		cmdutil.Fprintf(w, "DID:           %s\n", a.DID())
+		cmdutil.Fprintf(w, "Display name:  %s\n", p.DisplayName)
+		cmdutil.Fprintf(w, "Description:   %s\n", cmdutil.Multiline(p.Description))
 		if p.Avatar != nil {
-			fmt.Fprintf(w, "Avatar:        %s (%s, %d bytes)\n", p.Avatar.Ref.Link, p.Avatar.MimeType, p.Avatar.Size)
+			cmdutil.Fprintf(w, "Avatar:        %s (%s, %d bytes)\n", p.Avatar.Ref.Link, p.Avatar.MimeType, p.Avatar.Size)
 		}
 		return nil
 	}
@@ -91,7 +90,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.Out, "Updated %s\n", res.URI)
+			cmdutil.Fprintf(f.IO.Out, "Updated %s\n", res.URI)
 			return nil
 		},
 	}

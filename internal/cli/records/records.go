@@ -5,7 +5,6 @@ package records
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"text/tabwriter"
 
@@ -88,14 +87,14 @@ func RunList(ctx context.Context, o *ListOptions) error {
 		return cmdutil.PrintJSON(f.IO.Out, recs)
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "URI\tCID\tVALUE")
+	cmdutil.Fprintf(tw, "URI\tCID\tVALUE\n")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.URI, r.CID, summary(r.Value))
+		cmdutil.Fprintf(tw, "%s\t%s\t%s\n", r.URI, r.CID, summary(r.Value))
 	}
 	return tw.Flush()
 }
 
-// summary shortens a record for the table.
+// summary shortens a record for the table (the caller escapes it).
 func summary(v json.RawMessage) string {
 	var m map[string]any
 	if json.Unmarshal(v, &m) == nil {
@@ -234,7 +233,7 @@ func newDelete(f *cmdutil.Factory) *cobra.Command {
 			if _, err := a.DeleteRecord(ctx, coll, rkey, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.Out, "Deleted %s\n", args[0])
+			cmdutil.Fprintf(f.IO.Out, "Deleted %s\n", args[0])
 			return nil
 		},
 	}

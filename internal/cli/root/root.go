@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -42,7 +41,14 @@ upload blobs, call any XRPC method. "atoauth serve" runs the web app.
 
 Settings come from flags, then ATOAUTH_* environment variables, then
 defaults. Sessions are kept in a SQLite file under the user's config
-directory unless --store names another file or a postgres:// URL.`,
+directory unless --store names another file or a postgres:// URL.
+
+What servers send (posts, profiles, granted scopes, error messages) is
+printed with every character a terminal would act on or that reorders
+text shown escaped, as \x1b, \u009b, \u202e or \xff; --json output stays
+valid JSON, with those characters as \u escapes. Bytes (blob get -o -, a
+non-JSON answer of call) are written as they are only when standard output
+is not a terminal.`,
 		Example: `  atoauth login alice.bsky.social
   atoauth post "hello from atoauth" --image cat.jpg --alt "a cat"
   atoauth records list app.bsky.feed.post
@@ -172,15 +178,17 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 		err = &cmdutil.UsageError{Err: err}
 	}
 	code := cmdutil.ExitCode(err)
+	// Error messages may hold a server's text: cmdutil.Fprintf escapes
+	// whatever a terminal would act on (see cmdutil.ErrorText).
 	switch {
 	case code == cmdutil.ExitUsage:
-		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
 	case errors.Is(err, doctor.ErrChecksFailed), errors.Is(err, scopecmd.ErrNotAllowed):
 		// doctor has printed its findings; scope allows what is missing.
 	case errors.Is(err, atoauth.ErrSessionExpired):
-		fmt.Fprintf(f.IO.ErrOut, "atoauth: your session has ended: %s.\nSign in again with `atoauth login <handle>`.\n(%v)\n", cmdutil.SessionEndReason(err), err)
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: your session has ended: %s.\nSign in again with `atoauth login <handle>`.\n(%v)\n", cmdutil.SessionEndReason(err), err)
 	default:
-		fmt.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
 	}
 	return code
 }

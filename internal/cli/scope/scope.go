@@ -89,7 +89,7 @@ func RunParse(o *ParseOptions) error {
 	}
 	tw := tabwriter.NewWriter(o.Factory.IO.Out, 0, 0, 2, ' ', 0)
 	for _, p := range out.Permissions {
-		fmt.Fprintf(tw, "%s\t%s\n", p.Scope, p.Description)
+		cmdutil.Fprintf(tw, "%s\t%s\n", p.Scope, p.Description)
 	}
 	return tw.Flush()
 }
@@ -153,12 +153,12 @@ func RunAllows(o *AllowsOptions) error {
 	w := o.Factory.IO.Out
 	for _, r := range reqs {
 		if !granted.Allows(r) {
-			fmt.Fprintf(w, "not allowed: missing %s (%s)\n", r, r.Describe())
+			cmdutil.Fprintf(w, "not allowed: missing %s (%s)\n", r, r.Describe())
 			return ErrNotAllowed
 		}
 	}
 	for _, r := range reqs {
-		fmt.Fprintf(w, "allowed: %s (%s)\n", r, r.Describe())
+		cmdutil.Fprintf(w, "allowed: %s (%s)\n", r, r.Describe())
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package sessions
 
 import (
 	"context"
-	"fmt"
 	"text/tabwriter"
 	"time"
 
@@ -60,7 +59,7 @@ func Run(ctx context.Context, o *Options) error {
 		if err := f.SaveState(st); err != nil {
 			return err
 		}
-		fmt.Fprintf(f.IO.Out, "Now using session %s\n", id[:min(8, len(id))])
+		cmdutil.Fprintf(f.IO.Out, "Now using session %s\n", id[:min(8, len(id))])
 		return nil
 	}
 	store, err := f.Store(ctx)
@@ -79,17 +78,17 @@ func Run(ctx context.Context, o *Options) error {
 		return cmdutil.PrintJSON(f.IO.Out, rows)
 	}
 	if len(rows) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No sessions. Sign in with `atoauth login <handle>`.")
+		cmdutil.Fprintf(f.IO.ErrOut, "No sessions. Sign in with `atoauth login <handle>`.\n")
 		return nil
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tSESSION\tHANDLE\tDID\tPDS\tSIGNED IN")
+	cmdutil.Fprintf(tw, "\tSESSION\tHANDLE\tDID\tPDS\tSIGNED IN\n")
 	for _, r := range rows {
 		mark := ""
 		if r.Current {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, r.Session, r.Handle, r.DID, r.PDS, r.Created.Local().Format("2006-01-02 15:04"))
+		cmdutil.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, r.Session, r.Handle, r.DID, r.PDS, r.Created.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
 }

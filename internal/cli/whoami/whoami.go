@@ -3,7 +3,6 @@ package whoami
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -90,15 +89,15 @@ func Run(ctx context.Context, o *Options) error {
 		now = f.Now()
 	}
 	w := f.IO.Out
-	fmt.Fprintf(w, "Handle:   %s\n", info.Handle)
-	fmt.Fprintf(w, "DID:      %s\n", info.DID)
-	fmt.Fprintf(w, "PDS:      %s\n", info.PDS)
-	fmt.Fprintf(w, "Issuer:   %s\n", info.Issuer)
-	fmt.Fprintf(w, "Scopes:   %s\n", strings.Join(info.Scopes, " "))
-	fmt.Fprintln(w, "Permissions:")
+	cmdutil.Fprintf(w, "Handle:   %s\n", info.Handle)
+	cmdutil.Fprintf(w, "DID:      %s\n", info.DID)
+	cmdutil.Fprintf(w, "PDS:      %s\n", info.PDS)
+	cmdutil.Fprintf(w, "Issuer:   %s\n", info.Issuer)
+	cmdutil.Fprintf(w, "Scopes:   %s\n", strings.Join(info.Scopes, " "))
+	cmdutil.Fprintf(w, "Permissions:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, p := range info.Permissions {
-		fmt.Fprintf(tw, "  %s\t%s\n", p.Scope, p.Description)
+		cmdutil.Fprintf(tw, "  %s\t%s\n", p.Scope, p.Description)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -109,9 +108,9 @@ func Run(ctx context.Context, o *Options) error {
 		if left <= 0 {
 			state = "expired; refreshed on the next request"
 		}
-		fmt.Fprintf(w, "Token:    %s (%s)\n", info.ExpiresAt.Local().Format(time.RFC3339), state)
+		cmdutil.Fprintf(w, "Token:    %s (%s)\n", info.ExpiresAt.Local().Format(time.RFC3339), state)
 	}
-	fmt.Fprintf(w, "Session:  %s, signed in %s ago\n", info.Session, now.Sub(info.CreatedAt).Round(time.Second))
+	cmdutil.Fprintf(w, "Session:  %s, signed in %s ago\n", info.Session, now.Sub(info.CreatedAt).Round(time.Second))
 	return nil
 }
 
