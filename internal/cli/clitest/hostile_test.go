@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/atoauth/atoauth/atoauthtest"
@@ -281,5 +282,23 @@ func TestTerminalSafeCatches(t *testing.T) {
 		if err := terminalSafe(s); err != nil {
 			t.Errorf("terminalSafe(%q) = %v", s, err)
 		}
+	}
+}
+
+// A PDS that trickles its answers cannot hold a command longer than
+// --request-timeout.
+func TestSlowPDSTimesOut(t *testing.T) {
+	e := New(t)
+	if r := e.Run("", "login", "alice.test"); r.Code != 0 {
+		t.Fatalf("login: %s", r.ErrOut)
+	}
+	e.Net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.Hostile = &atoauthtest.Hostile{Trickle: time.Second} })
+	start := time.Now()
+	r := e.Run("", "--request-timeout", "1s", "records", "list", "app.bsky.feed.post")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the command took %s", took)
+	}
+	if r.Code != 1 || !strings.Contains(r.ErrOut, "--request-timeout") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.ErrOut)
 	}
 }

@@ -127,7 +127,14 @@ type Settings struct {
 	Session        string // --session / ATOAUTH_SESSION: a session id (or prefix) instead of the current one
 	Verbose        bool   // --verbose: debug logs on stderr
 	AppView        string // --appview / ATOAUTH_APPVIEW: the AppView service reference (did#bsky_appview)
+	// Timeout bounds every command except login (which waits for the
+	// browser, see its --timeout) and serve: a server that answers one
+	// byte a second cannot hold a command longer. Default DefaultTimeout.
+	Timeout time.Duration // --request-timeout / ATOAUTH_REQUEST_TIMEOUT
 }
+
+// DefaultTimeout is how long a command may take talking to servers.
+const DefaultTimeout = 2 * time.Minute
 
 // DefaultSettings reads the environment; flags then override the result.
 func DefaultSettings(getenv func(string) string) *Settings {
@@ -138,6 +145,10 @@ func DefaultSettings(getenv func(string) string) *Settings {
 		HandleResolver: getenv("ATOAUTH_HANDLE_RESOLVER"),
 		Session:        getenv("ATOAUTH_SESSION"),
 		AppView:        getenv("ATOAUTH_APPVIEW"),
+	}
+	s.Timeout = DefaultTimeout
+	if d, err := time.ParseDuration(getenv("ATOAUTH_REQUEST_TIMEOUT")); err == nil && d > 0 {
+		s.Timeout = d
 	}
 	s.InsecureDev, _ = strconv.ParseBool(getenv("ATOAUTH_INSECURE_DEV"))
 	s.Quiet, _ = strconv.ParseBool(getenv("ATOAUTH_QUIET"))
@@ -168,15 +179,33 @@ type Factory struct {
 	// means the system resolver.
 	LookupTXT func(ctx context.Context, name string) ([]string, error)
 
-	mu     sync.Mutex
-	store  atoauth.Store
-	closer io.Closer
+	mu      sync.Mutex
+	store   atoauth.Store
+	closer  io.Closer
+	cancels []context.CancelFunc
+}
+
+// WithTimeout returns ctx bounded by Settings.Timeout; Close cancels it.
+func (f *Factory) WithTimeout(ctx context.Context) context.Context {
+	if f.Settings.Timeout <= 0 {
+		return ctx
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, f.Settings.Timeout,
+		fmt.Errorf("the command took longer than %s (--request-timeout, ATOAUTH_REQUEST_TIMEOUT)", f.Settings.Timeout))
+	f.mu.Lock()
+	f.cancels = append(f.cancels, cancel)
+	f.mu.Unlock()
+	return ctx
 }
 
 // Close releases the store.
 func (f *Factory) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, c := range f.cancels {
+		c()
+	}
+	f.cancels = nil
 	if f.closer != nil {
 		err := f.closer.Close()
 		f.closer, f.store = nil, nil

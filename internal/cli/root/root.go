@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -66,6 +67,17 @@ is not a terminal.`,
 	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW; default: the PDS's own, else Bluesky's)")
 	pf.BoolVarP(&s.Quiet, "quiet", "q", s.Quiet, "no progress output (ATOAUTH_QUIET=1)")
 	pf.BoolVar(&s.Verbose, "verbose", false, "debug logs on stderr")
+	pf.DurationVar(&s.Timeout, "request-timeout", s.Timeout, "give up after this long talking to servers; login's wait for the browser has its own --timeout (ATOAUTH_REQUEST_TIMEOUT)")
+	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		switch c.Name() {
+		case "login", "serve", "keygen":
+			// login waits for a person (its own --timeout); serve runs
+			// until stopped, with per-request limits of its own.
+		default:
+			c.SetContext(f.WithTimeout(c.Context()))
+		}
+		return nil
+	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.UsageError{Err: err} })
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
@@ -176,6 +188,9 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
 		err = &cmdutil.UsageError{Err: err}
+	}
+	if errors.Is(err, context.DeadlineExceeded) && f.Settings.Timeout > 0 {
+		err = fmt.Errorf("%w (atoauth gives up on servers after %s: --request-timeout, ATOAUTH_REQUEST_TIMEOUT)", err, f.Settings.Timeout)
 	}
 	code := cmdutil.ExitCode(err)
 	// Error messages may hold a server's text: cmdutil.Fprintf escapes
