@@ -18,10 +18,25 @@ import (
 
 // session is the signed-in account of a request.
 type session struct {
-	s     *atoauth.Session
-	info  atoauth.SessionInfo
-	agent *agent.Agent
-	csrf  string
+	s    *atoauth.Session
+	info atoauth.SessionInfo
+	csrf string
+	// opts configures the agents; small is an agent with the smallest
+	// response cap.
+	opts  *agent.Options
+	small *agent.Agent
+}
+
+// agent returns an agent for the session whose calls read at most limit
+// bytes of an answer (see the response caps).
+func (s *session) agent(limit int64) *agent.Agent {
+	o := *s.opts
+	o.XRPC.MaxResponseBytes = limit
+	ag, err := agent.New(s.s, &o)
+	if err != nil { // not after New checked the options; never a larger cap
+		return s.small
+	}
+	return ag
 }
 
 func (s *session) account() *accountView {
@@ -59,13 +74,18 @@ func (a *App) currentSession(w http.ResponseWriter, r *http.Request) (*session, 
 	if err != nil {
 		return nil, err
 	}
-	ag, err := agent.New(s, a.agentOptions())
+	opts := a.agentOptions()
+	o := *opts
+	o.XRPC.MaxResponseBytes = capProfile
+	small, err := agent.New(s, &o)
 	if err != nil {
 		return nil, err
 	}
-	return &session{s: s, info: s.Info(), agent: ag, csrf: csrfToken(id)}, nil
+	return &session{s: s, info: s.Info(), csrf: csrfToken(id), opts: opts, small: small}, nil
 }
 
+// agentOptions are the options of the sessions' agents, without their
+// response cap (each page sets the one it needs: see session.agent).
 func (a *App) agentOptions() *agent.Options {
 	o := &agent.Options{}
 	o.XRPC.ProxyMemory = &a.proxyMemory
@@ -73,6 +93,17 @@ func (a *App) agentOptions() *agent.Options {
 		o.XRPC.Services = a.services
 	}
 	return o
+}
+
+// pageContext bounds the calls of a page that reads (Options.PageTimeout).
+func (a *App) pageContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.pageTimeout)
+}
+
+// postContext bounds the calls of a form that writes
+// (Options.PostTimeout).
+func (a *App) postContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.postTimeout)
 }
 
 // signedIn wraps a handler that needs a session: without one, GETs go to
@@ -209,7 +240,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 // server, with the login's state in a cookie that binds it to this
 // browser.
 func (a *App) start(w http.ResponseWriter, r *http.Request, identifier, prompt string, fail func(msg string)) {
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), signInTimeout)
 	defer cancel()
 	opts := &atoauth.StartOptions{Prompt: prompt}
 	if a.client.Metadata().TokenEndpointAuthMethod == "none" && strings.HasPrefix(a.client.ClientID(), atoauth.LoopbackClientID) && a.host != "" {
@@ -281,8 +312,20 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// callback completes a sign-in. Only a callback whose state matches the
+// browser's state cookie consumes it: anyone can send the browser to the
+// callback (a cross-site link carries the cookie), and such a request
+// must not cancel the sign-in in progress.
 func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	state := cookieValue(r, a.stateCookie)
+	if got := r.URL.Query().Get("state"); state != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) != 1 {
+		a.logger(r).Info("sign-in callback without the state of the sign-in in progress", "state_present", got != "")
+		p, status := explainCallback(atoauth.ErrInvalidState)
+		p.Detail = ""
+		p.Back, p.BackLabel = "/", "Back to sign-in"
+		a.renderError(w, r, status, p, nil)
+		return
+	}
 	if state == "" {
 		// Not started here, or the cookie expired. An error response from
 		// the server is still worth explaining.
@@ -298,7 +341,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.clearCookie(w, a.stateCookie)
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
 	defer cancel()
 	s, err := a.client.Callback(ctx, r.URL.Query(), &atoauth.CallbackOptions{State: state})
 	if err != nil {
@@ -307,7 +350,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// One account per browser: a previous session of this browser ends.
 	if old := cookieValue(r, a.sessionCookie); old != "" && old != s.ID() {
-		if err := a.client.Logout(ctx, old); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
+		if err := a.signOut(ctx, r, old); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
 			a.logger(r).Warn("ending the previous session", "err", err)
 		}
 	}
@@ -355,8 +398,10 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCSRF(w, r, s) {
 		return
 	}
+	ctx, cancel := a.postContext(r)
+	defer cancel()
 	notice := "signed-out"
-	if err := s.s.Logout(r.Context()); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
+	if err := a.signOut(ctx, r, s.s.ID()); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
 		a.logger(r).Warn("sign-out: revocation failed", "err", err)
 		notice = "revoke-failed"
 	}
@@ -373,9 +418,11 @@ func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *session) {
 		a.storeFailed(w, r, err)
 		return
 	}
+	ctx, cancel := a.postContext(r)
+	defer cancel()
 	notice := "signed-out-all"
 	for _, other := range list {
-		if err := a.client.Logout(r.Context(), other.ID); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
+		if err := a.signOut(ctx, r, other.ID); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
 			a.logger(r).Warn("sign-out everywhere: revocation failed", "err", err)
 			notice = "revoke-failed"
 		}
@@ -383,4 +430,20 @@ func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *session) {
 	a.clearCookie(w, a.sessionCookie)
 	a.logger(r).Info("signed out everywhere", "did", s.info.DID, "sessions", len(list))
 	http.Redirect(w, r, "/?notice="+notice, http.StatusSeeOther)
+}
+
+// signOut revokes session id's tokens and deletes it, within ctx's
+// deadline: when the authorization server takes longer, the revocation is
+// given up and the session is deleted here all the same.
+func (a *App) signOut(ctx context.Context, r *http.Request, id string) error {
+	err := a.client.Logout(ctx, id)
+	if err == nil || ctx.Err() == nil || errors.Is(err, atoauth.ErrSessionNotFound) {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if derr := a.client.Store().DeleteSession(dctx, id); derr != nil && !errors.Is(derr, atoauth.ErrNotFound) {
+		return errors.Join(err, derr)
+	}
+	return err
 }

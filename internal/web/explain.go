@@ -39,9 +39,9 @@ func explainStart(err error, input string) string {
 		return "Your server could not use this app's registration (its client metadata). This is the app's fault, not yours: please tell its operator."
 	case errors.As(err, &oe):
 		if oe.Description != "" {
-			return fmt.Sprintf("Your server refused to start the sign-in: %s (%s).", oe.Description, oe.Code)
+			return fmt.Sprintf("Your server refused to start the sign-in: %s (%s).", line(maxMessageRunes, oe.Description), line(64, oe.Code))
 		}
-		return fmt.Sprintf("Your server refused to start the sign-in (%s).", oe.Code)
+		return fmt.Sprintf("Your server refused to start the sign-in (%s).", line(64, oe.Code))
 	}
 	return "The sign-in could not start. Check what you typed and try again."
 }
@@ -90,36 +90,40 @@ func explainCallback(err error) (errorPage, int) {
 		if !ok {
 			p = errorPage{Heading: "Sign-in failed", Message: "Your server ended the sign-in with an error."}
 		}
-		p.Detail = "error=" + ce.Code
+		p.Detail = "error=" + line(64, ce.Code)
 		if ce.Description != "" {
-			p.Detail += ": " + ce.Description
+			p.Detail += ": " + line(maxMessageRunes, ce.Description)
 		}
 		return p, http.StatusBadRequest
 	case errors.Is(err, atoauth.ErrInvalidState):
 		return errorPage{Heading: "Sign-in link expired",
 			Message: "This sign-in was already used, took too long, or was started in another browser or tab. Please sign in again.",
-			Detail:  err.Error()}, http.StatusBadRequest
+			Detail:  detail(err)}, http.StatusBadRequest
 	case errors.Is(err, atoauth.ErrIssuerMismatch), errors.Is(err, atoauth.ErrIdentityMismatch), errors.Is(err, discovery.ErrIssuerMismatch):
 		return errorPage{Heading: "Sign-in refused",
 			Message: "The server that answered is not the one that hosts this account, so the sign-in was refused to keep the account safe.",
-			Detail:  err.Error()}, http.StatusBadRequest
+			Detail:  detail(err)}, http.StatusBadRequest
 	case errors.Is(err, atoauth.ErrScopeMissing):
 		return errorPage{Heading: "Permission missing",
 			Message: "Your server did not grant the basic permission this app needs to know who you are.",
-			Detail:  err.Error()}, http.StatusBadRequest
+			Detail:  detail(err)}, http.StatusBadRequest
 	case errors.As(err, &oe) && oe.Code == "invalid_grant":
 		return errorPage{Heading: "Sign-in link expired",
 			Message: "Your server no longer accepts this sign-in (it was used already or took too long). Please sign in again.",
-			Detail:  err.Error()}, http.StatusBadRequest
+			Detail:  detail(err)}, http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, discovery.ErrUnreachable), isNetError(err):
 		return errorPage{Heading: "Your server did not answer",
 			Message: "The sign-in could not be completed because your server could not be reached. Please try again in a moment.",
-			Detail:  err.Error()}, http.StatusBadGateway
+			Detail:  detail(err)}, http.StatusBadGateway
 	}
 	return errorPage{Heading: "Sign-in failed",
 		Message: "The sign-in could not be completed. Please try again.",
-		Detail:  err.Error()}, http.StatusBadGateway
+		Detail:  detail(err)}, http.StatusBadGateway
 }
+
+// detail is the technical cause of err for an error page: its message,
+// which may quote servers, cut and with controls escaped.
+func detail(err error) string { return text(2*maxMessageRunes, err.Error()) }
 
 // explainAction turns the error of a call to the PDS into a sentence.
 func explainAction(err error, what string) string {
@@ -133,14 +137,18 @@ func explainAction(err error, what string) string {
 		return fmt.Sprintf("Could not %s: it was changed elsewhere in the meantime. Review the current version and try again.", what)
 	case errors.Is(err, xrpc.ErrRateLimited):
 		return fmt.Sprintf("Could not %s: your server says you are doing that too often. Please wait and try again.", what)
+	case responseTooLarge(err):
+		return fmt.Sprintf("Could not %s: your server's answer was far larger than this page shows, so the app stopped reading it.", what)
 	case errors.Is(err, xrpc.ErrTooLarge):
 		return fmt.Sprintf("Could not %s: it is larger than your server accepts.", what)
 	case errors.Is(err, xrpc.ErrNoService):
 		return fmt.Sprintf("Could not %s: your server could not reach the service that answers it.", what)
-	case errors.As(err, &re) && re.Temporary, errors.Is(err, context.DeadlineExceeded), isNetError(err):
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("Could not %s: your server did not answer in time. Please try again in a moment.", what)
+	case errors.As(err, &re) && re.Temporary, isNetError(err):
 		return fmt.Sprintf("Could not %s: your server could not be reached. Please try again in a moment.", what)
 	case errors.As(err, &xe) && xe.Message != "":
-		return fmt.Sprintf("Could not %s: your server said “%s”.", what, xe.Message)
+		return fmt.Sprintf("Could not %s: your server said “%s”.", what, line(maxMessageRunes, xe.Message))
 	}
 	return fmt.Sprintf("Could not %s. Please try again.", what)
 }

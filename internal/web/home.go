@@ -23,14 +23,6 @@ import (
 // (app.bsky.embed.images and app.bsky.actor.profile: 1,000,000 bytes).
 const maxImageBytes = 1_000_000
 
-// Timeouts of the calls a page makes: the PDS answers itself, the
-// AppView is reached through it and may be slow or absent.
-const (
-	pdsTimeout     = 10 * time.Second
-	appViewTimeout = 6 * time.Second
-	writeTimeout   = 60 * time.Second
-)
-
 type homePage struct {
 	Profile    profileCard
 	Draft      draft
@@ -146,11 +138,13 @@ func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, sta
 		p.Draft = *d
 	}
 	p.Languages = languageOptions(p.Draft.Lang, r)
+	ctx, cancel := a.pageContext(r)
+	defer cancel()
 	var wg sync.WaitGroup
 	var profileErr, postsErr, timelineErr error
-	wg.Go(func() { p.Profile, profileErr = a.loadProfileCard(r.Context(), s) })
-	wg.Go(func() { p.Posts, postsErr = a.loadPosts(r.Context(), s) })
-	wg.Go(func() { p.Timeline.Items, timelineErr = a.loadTimeline(r.Context(), s) })
+	wg.Go(func() { p.Profile, profileErr = a.loadProfileCard(ctx, s) })
+	wg.Go(func() { p.Posts, postsErr = a.loadPosts(ctx, s) })
+	wg.Go(func() { p.Timeline.Items, timelineErr = a.loadTimeline(ctx, s) })
 	wg.Wait()
 	// The three loads end together when the session has ended; the one
 	// that learned why tells it (the others may only see it gone).
@@ -186,6 +180,8 @@ func timelineUnavailable(err error) string {
 		return "This app was not given permission to read your timeline."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The AppView did not answer in time. Reload the page to try again."
+	case responseTooLarge(err):
+		return "Your server sent a far larger timeline than this page shows, so it was not read."
 	}
 	return explainAction(err, "load your timeline")
 }
@@ -201,35 +197,35 @@ func (a *App) endSession(w http.ResponseWriter, r *http.Request, err error) {
 
 // loadProfileCard reads the profile from the AppView (with CDN avatar
 // URLs), falling back to the profile record in the repo when no AppView
-// answers. The card is filled in either way.
-func (a *App) loadProfileCard(ctx context.Context, s *session) (profileCard, error) {
-	c := profileCard{Handle: s.info.Handle.String(), DID: s.info.DID.String(), PDSHost: hostOf(s.info.PDS)}
-	defer func() {
+// answers. The card is filled in either way. The AppView gets a part of
+// ctx's time (appViewShare), leaving the rest for the fallback.
+func (a *App) loadProfileCard(ctx context.Context, s *session) (c profileCard, _ error) {
+	c = profileCard{Handle: s.info.Handle.String(), DID: s.info.DID.String(), PDSHost: hostOf(s.info.PDS)}
+	defer func() { // on the card returned
 		name := c.DisplayName
 		if name == "" {
 			name = c.Handle
 		}
 		c.Initial = initial(name)
 	}()
-	actx, cancel := context.WithTimeout(ctx, appViewTimeout)
-	pv, err := s.agent.GetProfile(actx, "")
+	ag := s.agent(capProfile)
+	actx, cancel := context.WithTimeout(ctx, a.appViewTimeout())
+	pv, err := ag.GetProfile(actx, "")
 	cancel()
 	if err == nil {
-		c.DisplayName, c.Avatar, c.Description = pv.DisplayName, pv.Avatar, pv.Description
+		c.DisplayName, c.Avatar, c.Description = line(maxNameRunes, pv.DisplayName), imageURL(pv.Avatar), text(maxTextRunes, pv.Description)
 		c.HasCounts, c.Followers, c.Follows, c.Posts = true, pv.FollowersCount, pv.FollowsCount, pv.PostsCount
 		return c, nil
 	}
 	if sessionEnded(err) {
 		return c, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, pdsTimeout)
-	defer cancel()
-	rec, _, rerr := s.agent.GetProfileRecord(pctx)
+	rec, _, rerr := ag.GetProfileRecord(ctx)
 	switch {
 	case rerr == nil:
-		c.DisplayName, c.Description = rec.DisplayName, rec.Description
+		c.DisplayName, c.Description = line(maxNameRunes, rec.DisplayName), text(maxTextRunes, rec.Description)
 		if rec.Avatar != nil {
-			c.Avatar = blobURL(s.info.PDS, s.info.DID, rec.Avatar.CID())
+			c.Avatar = imageURL(blobURL(s.info.PDS, s.info.DID, rec.Avatar.CID()))
 		}
 	case errors.Is(rerr, xrpc.ErrRecordNotFound):
 	default:
@@ -238,15 +234,19 @@ func (a *App) loadProfileCard(ctx context.Context, s *session) (profileCard, err
 	return c, err
 }
 
+// appViewTimeout is how long a page's AppView call may take.
+func (a *App) appViewTimeout() time.Duration {
+	return time.Duration(float64(a.pageTimeout) * appViewShare)
+}
+
 func (a *App) loadPosts(ctx context.Context, s *session) ([]postItem, error) {
-	ctx, cancel := context.WithTimeout(ctx, pdsTimeout)
-	defer cancel()
-	page, err := s.agent.ListRecordsPage(ctx, "", "app.bsky.feed.post", &agent.ListOptions{Limit: 10})
+	page, err := s.agent(capPosts).ListRecordsPage(ctx, "", "app.bsky.feed.post", &agent.ListOptions{Limit: recentPosts})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]postItem, 0, len(page.Records))
-	for _, rec := range page.Records {
+	recs := page.Records[:min(len(page.Records), recentPosts)]
+	out := make([]postItem, 0, len(recs))
+	for _, rec := range recs {
 		var v struct {
 			Text      string          `json:"text"`
 			CreatedAt string          `json:"createdAt"`
@@ -256,7 +256,10 @@ func (a *App) loadPosts(ctx context.Context, s *session) ([]postItem, error) {
 		if rec.Decode(&v) != nil {
 			continue
 		}
-		it := postItem{RKey: rkeyOf(rec.URI), Text: v.Text, Langs: v.Langs}
+		it := postItem{RKey: rkeyOf(rec.URI), Text: text(maxTextRunes, v.Text)}
+		for _, l := range v.Langs[:min(len(v.Langs), maxLangs)] {
+			it.Langs = append(it.Langs, line(16, l))
+		}
 		it.CreatedAt, _ = time.Parse(time.RFC3339Nano, v.CreatedAt)
 		it.Images = recordImages(v.Embed, s.info.PDS, s.info.DID)
 		out = append(out, it)
@@ -281,27 +284,29 @@ func recordImages(embed json.RawMessage, pds string, did syntax.DID) []imageView
 		return recordImages(e.Media, pds, did)
 	}
 	var out []imageView
-	for _, im := range e.Images {
-		if im.Image != nil && im.Image.CID() != "" {
-			out = append(out, imageView{URL: blobURL(pds, did, im.Image.CID()), Alt: im.Alt})
+	for _, im := range e.Images[:min(len(e.Images), maxImages)] {
+		if im.Image != nil && im.Image.CID() != "" && len(im.Image.CID()) <= maxIDRunes {
+			out = append(out, imageView{URL: blobURL(pds, did, im.Image.CID()), Alt: line(maxAltRunes, im.Alt)})
 		}
 	}
 	return out
 }
 
 func (a *App) loadTimeline(ctx context.Context, s *session) ([]feedItem, error) {
-	ctx, cancel := context.WithTimeout(ctx, appViewTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.appViewTimeout())
 	defer cancel()
-	feed, err := s.agent.GetTimeline(ctx, &agent.FeedOptions{Limit: 20})
+	feed, err := s.agent(capTimeline).GetTimeline(ctx, &agent.FeedOptions{Limit: timelineItems})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]feedItem, 0, len(feed.Items))
-	for _, it := range feed.Items {
+	items := feed.Items[:min(len(feed.Items), timelineItems)]
+	out := make([]feedItem, 0, len(items))
+	for _, it := range items {
 		p := it.Post
-		fi := feedItem{AuthorName: p.Author.DisplayName, AuthorHandle: p.Author.Handle, Avatar: p.Author.Avatar, Text: p.Text()}
+		fi := feedItem{AuthorName: line(maxNameRunes, p.Author.DisplayName), AuthorHandle: line(maxIDRunes, p.Author.Handle),
+			Avatar: imageURL(p.Author.Avatar), Text: text(maxTextRunes, p.Text())}
 		if fi.AuthorName == "" {
-			fi.AuthorName = p.Author.Handle
+			fi.AuthorName = fi.AuthorHandle
 		}
 		fi.Initial = initial(fi.AuthorName)
 		var rec struct {
@@ -315,7 +320,7 @@ func (a *App) loadTimeline(ctx context.Context, s *session) ([]feedItem, error) 
 			By   agent.ProfileViewBasic `json:"by"`
 		}
 		if json.Unmarshal(it.Reason, &reason) == nil && strings.HasSuffix(reason.Type, "#reasonRepost") {
-			fi.RepostedBy = orDefault(reason.By.DisplayName, reason.By.Handle)
+			fi.RepostedBy = line(maxNameRunes, orDefault(reason.By.DisplayName, reason.By.Handle))
 		}
 		out = append(out, fi)
 	}
@@ -338,9 +343,9 @@ func viewImages(embed json.RawMessage) []imageView {
 		return viewImages(e.Media)
 	}
 	var out []imageView
-	for _, im := range e.Images {
-		if im.Thumb != "" {
-			out = append(out, imageView{URL: im.Thumb, Alt: im.Alt})
+	for _, im := range e.Images[:min(len(e.Images), maxImages)] {
+		if u := imageURL(im.Thumb); u != "" {
+			out = append(out, imageView{URL: u, Alt: line(maxAltRunes, im.Alt)})
 		}
 	}
 	return out
@@ -376,9 +381,9 @@ func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		opts.Langs = []string{d.Lang}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	ctx, cancel := a.postContext(r)
 	defer cancel()
-	res, err := s.agent.Post(ctx, d.Text, opts)
+	res, err := s.agent(capWrite).Post(ctx, d.Text, opts)
 	if sessionEnded(err) {
 		a.endSession(w, r, err)
 		return
@@ -443,9 +448,9 @@ func (a *App) deletePost(w http.ResponseWriter, r *http.Request, s *session) {
 		a.renderHome(w, r, s, http.StatusBadRequest, "That post does not exist.", nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	ctx, cancel := a.postContext(r)
 	defer cancel()
-	_, err := s.agent.DeleteRecord(ctx, "app.bsky.feed.post", rkey, nil)
+	_, err := s.agent(capWrite).DeleteRecord(ctx, "app.bsky.feed.post", rkey, nil)
 	if sessionEnded(err) {
 		a.endSession(w, r, err)
 		return

@@ -35,7 +35,9 @@ type profileForm struct {
 
 // profilePage shows the profile editor, filled from the profile record.
 func (a *App) profilePage(w http.ResponseWriter, r *http.Request, s *session) {
-	f, err := a.loadProfileForm(r.Context(), s)
+	ctx, cancel := a.pageContext(r)
+	defer cancel()
+	f, err := a.loadProfileForm(ctx, s)
 	if sessionEnded(err) {
 		a.endSession(w, r, err)
 		return
@@ -49,22 +51,29 @@ func (a *App) profilePage(w http.ResponseWriter, r *http.Request, s *session) {
 	a.render(w, r, http.StatusOK, "profile", s.view("Edit profile", "profile", f))
 }
 
+// loadProfileForm fills the profile editor from the profile record. The
+// fields show the record's text as every page does (see formName and
+// formDescription); saving keeps a field that was not edited as it is.
 func (a *App) loadProfileForm(ctx context.Context, s *session) (profileForm, error) {
-	ctx, cancel := context.WithTimeout(ctx, pdsTimeout)
-	defer cancel()
-	p, cid, err := s.agent.GetProfileRecord(ctx)
+	p, cid, err := s.agent(capProfile).GetProfileRecord(ctx)
 	if errors.Is(err, xrpc.ErrRecordNotFound) {
 		return profileForm{}, nil
 	}
 	if err != nil {
 		return profileForm{}, err
 	}
-	f := profileForm{DisplayName: p.DisplayName, Description: p.Description, CID: cid}
+	f := profileForm{DisplayName: formName(p.DisplayName), Description: formDescription(p.Description), CID: line(maxIDRunes, cid)}
 	if p.Avatar != nil {
-		f.Avatar = blobURL(s.info.PDS, s.info.DID, p.Avatar.CID())
+		f.Avatar = imageURL(blobURL(s.info.PDS, s.info.DID, p.Avatar.CID()))
 	}
 	return f, nil
 }
+
+// formName and formDescription are how the profile editor shows the
+// record's display name and description: cut, with controls, bidi
+// overrides and invalid UTF-8 escaped, and trimmed as a saved form is.
+func formName(s string) string        { return strings.TrimSpace(line(maxNameRunes, s)) }
+func formDescription(s string) string { return strings.TrimSpace(text(maxTextRunes, s)) }
 
 // saveProfile writes the profile with putRecord and swapRecord against
 // the version the form was filled from, so that a change made elsewhere
@@ -81,21 +90,14 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		v.Error = msg
 		a.render(w, r, status, "profile", v)
 	}
-	if utf8.RuneCountInString(in.DisplayName) > maxDisplayName {
-		fail(http.StatusBadRequest, "The display name is too long: at most 64 characters.", in)
-		return
-	}
-	if utf8.RuneCountInString(in.Description) > maxDescription {
-		fail(http.StatusBadRequest, "The description is too long: at most 256 characters.", in)
-		return
-	}
 	avatar, avatarType, err := formImage(r, "avatar", []string{"image/png", "image/jpeg"})
 	if err != nil {
 		fail(http.StatusBadRequest, "Avatar: "+err.Error(), in)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	ctx, cancel := a.postContext(r)
 	defer cancel()
+	ag := s.agent(capWrite)
 	conflict := func() {
 		cur, err := a.loadProfileForm(ctx, s)
 		if err != nil {
@@ -103,7 +105,7 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		fail(http.StatusConflict, "Your profile was changed elsewhere (in another app or tab) since you opened this page. This is the current version: make your changes again and save.", cur)
 	}
-	p, cid, err := s.agent.GetProfileRecord(ctx)
+	p, cid, err := ag.GetProfileRecord(ctx)
 	switch {
 	case errors.Is(err, xrpc.ErrRecordNotFound):
 		p = &agent.Profile{CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
@@ -115,16 +117,32 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		fail(http.StatusBadGateway, explainAction(err, "load your profile"), in)
 		return
 	}
-	if cid != in.CID {
+	// A field shown as the record has it and sent back unchanged keeps
+	// the record's text (which the form may show escaped, or cut); an
+	// edited one must fit the lexicon's limits.
+	if in.DisplayName != formName(p.DisplayName) {
+		if utf8.RuneCountInString(in.DisplayName) > maxDisplayName {
+			fail(http.StatusBadRequest, "The display name is too long: at most 64 characters.", in)
+			return
+		}
+		p.DisplayName = in.DisplayName
+	}
+	if in.Description != formDescription(p.Description) {
+		if utf8.RuneCountInString(in.Description) > maxDescription {
+			fail(http.StatusBadRequest, "The description is too long: at most 256 characters.", in)
+			return
+		}
+		p.Description = in.Description
+	}
+	if line(maxIDRunes, cid) != in.CID {
 		conflict()
 		return
 	}
-	p.DisplayName, p.Description = in.DisplayName, in.Description
 	if r.PostFormValue("removeAvatar") != "" {
 		p.Avatar = nil
 	}
 	if avatar != nil {
-		blob, err := s.agent.UploadBlob(ctx, bytes.NewReader(avatar), avatarType)
+		blob, err := ag.UploadBlob(ctx, bytes.NewReader(avatar), avatarType)
 		if sessionEnded(err) {
 			a.endSession(w, r, err)
 			return
@@ -136,7 +154,7 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		p.Avatar = blob
 	}
 	opts := &agent.WriteOptions{SwapRecord: cid, SwapRecordAbsent: cid == ""}
-	_, err = s.agent.PutRecord(ctx, "app.bsky.actor.profile", "self", p, opts)
+	_, err = ag.PutRecord(ctx, "app.bsky.actor.profile", "self", p, opts)
 	switch {
 	case errors.Is(err, xrpc.ErrInvalidSwap):
 		conflict()
@@ -157,20 +175,30 @@ type collectionsPage struct {
 	Handle      string
 	DID         string
 	Collections []string
+	// More is how many more record types there are than are listed.
+	More int
 }
 
 // collections lists the record types of the account's repo
-// (com.atproto.repo.describeRepo).
+// (com.atproto.repo.describeRepo): the first maxCollections of them.
 func (a *App) collections(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := context.WithTimeout(r.Context(), pdsTimeout)
+	ctx, cancel := a.pageContext(r)
 	defer cancel()
-	d, err := s.agent.DescribeRepo(ctx, "")
+	d, err := s.agent(capRepo).DescribeRepo(ctx, "")
 	if !a.pageOK(w, r, s, err, "list your records") {
 		return
 	}
-	cols := slices.Clone(d.Collections)
+	var cols []string
+	for _, c := range d.Collections {
+		if _, err := syntax.ParseNSID(c); err == nil {
+			cols = append(cols, c)
+		}
+	}
 	slices.Sort(cols)
-	a.render(w, r, http.StatusOK, "records", s.view("Records", "records", collectionsPage{Handle: d.Handle, DID: d.DID, Collections: cols}))
+	cols = slices.Compact(cols)
+	p := collectionsPage{Handle: line(maxIDRunes, d.Handle), DID: line(maxIDRunes, d.DID), Collections: cols[:min(len(cols), maxCollections)]}
+	p.More = len(cols) - len(p.Collections)
+	a.render(w, r, http.StatusOK, "records", s.view("Records", "records", p))
 }
 
 // pageOK handles the error of a page's main call: a page that cannot be
@@ -221,19 +249,19 @@ func (a *App) records(w http.ResponseWriter, r *http.Request, s *session) {
 	if len(cursor) > 512 {
 		cursor = ""
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), pdsTimeout)
+	ctx, cancel := a.pageContext(r)
 	defer cancel()
-	page, err := s.agent.ListRecordsPage(ctx, "", coll, &agent.ListOptions{Limit: recordsPageSize, Cursor: cursor})
+	page, err := s.agent(capRecords).ListRecordsPage(ctx, "", coll, &agent.ListOptions{Limit: recordsPageSize, Cursor: cursor})
 	if !a.pageOK(w, r, s, err, "list the records") {
 		return
 	}
 	base := "/records/" + url.PathEscape(coll)
 	p := recordsPage{Collection: coll}
-	for _, rec := range page.Records {
+	for _, rec := range page.Records[:min(len(page.Records), recordsPageSize)] {
 		rk := rkeyOf(rec.URI)
-		p.Records = append(p.Records, recordRow{RKey: rk, CID: rec.CID, Preview: preview(rec.Value), URL: base + "/" + url.PathEscape(rk)})
+		p.Records = append(p.Records, recordRow{RKey: rk, CID: line(maxIDRunes, rec.CID), Preview: preview(rec.Value), URL: base + "/" + url.PathEscape(rk)})
 	}
-	if page.Cursor != "" && len(page.Records) == recordsPageSize {
+	if page.Cursor != "" && len(page.Cursor) <= 512 && len(page.Records) == recordsPageSize {
 		p.Next = base + "?" + url.Values{"cursor": {page.Cursor}}.Encode()
 	}
 	if cursor != "" {
@@ -242,20 +270,21 @@ func (a *App) records(w http.ResponseWriter, r *http.Request, s *session) {
 	a.render(w, r, http.StatusOK, "collection", s.view(coll, "records", p))
 }
 
-// preview is a one-line summary of a record: its text, or its JSON.
+// preview is a one-line summary of a record: its text, or the start of
+// its JSON.
 func preview(v json.RawMessage) string {
-	var m map[string]any
+	var m map[string]json.RawMessage
 	if json.Unmarshal(v, &m) == nil {
 		for _, k := range []string{"text", "displayName", "name", "subject"} {
-			switch x := m[k].(type) {
-			case string:
-				if x != "" {
-					return short(120, x)
-				}
-			case map[string]any:
-				if u, ok := x["uri"].(string); ok {
-					return short(120, u)
-				}
+			var s string
+			var ref struct {
+				URI string `json:"uri"`
+			}
+			switch {
+			case json.Unmarshal(m[k], &s) == nil && s != "":
+				return line(120, s)
+			case json.Unmarshal(m[k], &ref) == nil && ref.URI != "":
+				return line(120, ref.URI)
 			}
 		}
 	}
@@ -263,7 +292,7 @@ func preview(v json.RawMessage) string {
 	if json.Compact(&buf, v) != nil {
 		return ""
 	}
-	return short(120, buf.String())
+	return line(120, buf.String())
 }
 
 type recordPage struct {
@@ -272,7 +301,10 @@ type recordPage struct {
 	URI        string
 	CID        string
 	JSON       string
-	Back       string
+	// Size is the size of the record's JSON in bytes when JSON shows only
+	// its start (maxJSONPreview), 0 when it shows all of it.
+	Size int
+	Back string
 }
 
 // record shows one record as raw JSON (com.atproto.repo.getRecord).
@@ -286,20 +318,18 @@ func (a *App) record(w http.ResponseWriter, r *http.Request, s *session) {
 		a.notFound(w, r)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), pdsTimeout)
+	ctx, cancel := a.pageContext(r)
 	defer cancel()
-	rec, err := s.agent.GetRecord(ctx, "", coll, rkey)
+	rec, err := s.agent(capRecord).GetRecord(ctx, "", coll, rkey)
 	if !a.pageOK(w, r, s, err, "load the record") {
 		return
 	}
-	var buf bytes.Buffer
-	if json.Indent(&buf, rec.Value, "", "  ") != nil {
-		buf.Reset()
-		buf.Write(rec.Value)
+	p := recordPage{Collection: coll, RKey: rkey, URI: line(maxIDRunes, rec.URI), CID: line(maxIDRunes, rec.CID), Back: "/records/" + url.PathEscape(coll)}
+	var cut bool
+	if p.JSON, cut = previewJSON(rec.Value, maxJSONPreview); cut {
+		p.Size = len(rec.Value)
 	}
-	a.render(w, r, http.StatusOK, "record", s.view(coll+"/"+rkey, "records", recordPage{
-		Collection: coll, RKey: rkey, URI: rec.URI, CID: rec.CID, JSON: buf.String(), Back: "/records/" + url.PathEscape(coll),
-	}))
+	a.render(w, r, http.StatusOK, "record", s.view(coll+"/"+rkey, "records", p))
 }
 
 type sessionPage struct {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/atoauth/atoauth/internal/safetext"
 )
 
 // view is what every page template receives.
@@ -102,7 +105,11 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, page st
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	// html/template escapes markup, not what reorders text or acts on a
+	// terminal: the fields taken from servers are escaped with safetext
+	// where they are read, and, in case one was missed, the page is too
+	// (a no-op for a page that is clean, as every template is).
+	_, _ = io.WriteString(w, safetext.Text(buf.String()))
 }
 
 // errorPage is the data of the error page.
@@ -173,11 +180,19 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
-// short cuts s to n runes.
+// short cuts s to n runes, marking the cut with "…". It reads at most
+// n runes of s, however long s is.
 func short(n int, s string) string {
-	if utf8.RuneCountInString(s) <= n {
+	i := 0
+	for range n {
+		if i >= len(s) {
+			return s
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	if i >= len(s) {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
+	return s[:i] + "…"
 }

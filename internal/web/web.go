@@ -10,6 +10,18 @@
 // requests twice: by http.CrossOriginProtection and by a per-session form
 // token.
 //
+// Anyone can run a PDS and sign in, so every server the app talks to on
+// someone's behalf may be an attacker. Each page reads at most a bounded
+// answer from the account's PDS (256 KiB to 1 MiB, fitted to what the page
+// shows), shows a bounded part of it (lists of at most 10 to 25 items, the
+// first 64 KiB of a record's JSON) with control characters, bidi overrides
+// and invalid UTF-8 escaped, and waits for its calls at most
+// Options.PageTimeout (Options.PostTimeout for a form that writes).
+// Requests in progress are limited per session and per client address
+// (Options.MaxConcurrentPerSession, MaxConcurrentPerClient). Serve the app
+// with the timeouts ServerReadHeaderTimeout, ServerReadTimeout,
+// ServerWriteTimeout and ServerIdleTimeout.
+//
 // ClientConfig builds the OAuth client configuration (loopback
 // development client, or a web client served from a public URL, public or
 // confidential); New builds the handler.
@@ -92,6 +104,25 @@ type Options struct {
 	// SignUpServer is the server the "create account" page suggests
 	// (default "https://bsky.social").
 	SignUpServer string
+
+	// PageTimeout bounds all the calls a page that reads makes to the
+	// account's PDS and, through it, the AppView: a slow server holds the
+	// page no longer, and the page then says it did not answer in time
+	// (default DefaultPageTimeout, 10 s).
+	PageTimeout time.Duration
+	// PostTimeout bounds all the calls of a form that writes: a post with
+	// its images, the profile, a deletion, signing out (default
+	// DefaultPostTimeout, 60 s).
+	PostTimeout time.Duration
+	// MaxConcurrentPerSession is how many requests of one session may be
+	// in progress at once, and MaxConcurrentPerClient how many of one
+	// client address (see TrustProxy; an IPv6 address counts as its /64).
+	// Static files and health checks do not count. Past either, a request
+	// gets 429 Too Many Requests with Retry-After. Defaults
+	// DefaultMaxConcurrentPerSession (4) and DefaultMaxConcurrentPerClient
+	// (16); negative: no limit.
+	MaxConcurrentPerSession int
+	MaxConcurrentPerClient  int
 }
 
 // App is the web app, an http.Handler. Create it with New.
@@ -118,6 +149,10 @@ type App struct {
 	sessionCookie string
 	stateCookie   string
 	sessionMaxAge time.Duration
+
+	pageTimeout, postTimeout time.Duration
+	perSession, perClient    int
+	inflight                 inflight
 }
 
 // Cookie names; with Secure cookies they carry the __Host- prefix, which
@@ -147,6 +182,20 @@ func New(opts Options) (*App, error) {
 	}
 	if a.signUpServer == "" {
 		a.signUpServer = "https://bsky.social"
+	}
+	a.pageTimeout, a.postTimeout = opts.PageTimeout, opts.PostTimeout
+	if a.pageTimeout <= 0 {
+		a.pageTimeout = DefaultPageTimeout
+	}
+	if a.postTimeout <= 0 {
+		a.postTimeout = DefaultPostTimeout
+	}
+	a.perSession, a.perClient = opts.MaxConcurrentPerSession, opts.MaxConcurrentPerClient
+	if a.perSession == 0 {
+		a.perSession = DefaultMaxConcurrentPerSession
+	}
+	if a.perClient == 0 {
+		a.perClient = DefaultMaxConcurrentPerClient
 	}
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
@@ -306,7 +355,45 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(rec, r, u.String(), http.StatusTemporaryRedirect)
 		return
 	}
+	if counted(r.URL.Path) {
+		release, ok := a.acquire(r)
+		if !ok {
+			a.tooManyAtOnce(rec, r)
+			return
+		}
+		defer release()
+	}
 	a.cop.Handler(a.mux).ServeHTTP(rec, r)
+}
+
+// counted tells whether a request counts against the concurrency limits:
+// pages and forms do, static files, health checks and the client's
+// metadata do not.
+func counted(path string) bool {
+	return !strings.HasPrefix(path, "/static/") && path != "/healthz" && path != MetadataPath && path != JWKSPath
+}
+
+// acquire takes a slot of the request's session (when it names one) and
+// one of its client address, both or neither.
+func (a *App) acquire(r *http.Request) (release func(), ok bool) {
+	sid, perSession := cookieValue(r, a.sessionCookie), a.perSession
+	if sid == "" {
+		perSession = 0
+	}
+	if len(sid) > 64 { // session ids are 43 characters
+		sid = sid[:64]
+	}
+	return a.inflight.acquire([]string{"session " + sid, "client " + limitKey(a.clientAddr(r))}, []int{perSession, a.perClient})
+}
+
+// tooManyAtOnce answers a request past a concurrency limit.
+func (a *App) tooManyAtOnce(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "2")
+	a.logger(r).Warn("too many requests at once", "client", a.clientAddr(r))
+	a.renderError(w, r, http.StatusTooManyRequests, errorPage{
+		Heading: "Too many pages at once",
+		Message: "Several of your pages are still loading. Wait a moment for them to finish, then try again.",
+	}, nil)
 }
 
 // requestHost is the host the browser asked for.

@@ -233,7 +233,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := newServer(app)
 	if o.PublicURL == "" {
 		fmt.Fprintf(stdout, "atoauth: serving on http://127.0.0.1:%d (client_id %s)\n", port, client.ClientID())
 	} else {
@@ -257,6 +257,39 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// timeouts are the HTTP server's (see web.ServerReadTimeout and the
+// others for why these values):
+//   - reading a request's headers: 10 s;
+//   - reading a whole request: 2 min, for the largest body (a post with
+//     four 1 MB images) at 35 KB/s;
+//   - from the end of its headers to the end of its response: 4 min,
+//     the body (2 min), the post's calls (1 min) and the home page shown
+//     again when they fail (10 s), plus a margin;
+//   - an idle keep-alive connection: 2 min.
+//
+// The app bounds the calls each page makes to the account's servers
+// itself (web.DefaultPageTimeout, web.DefaultPostTimeout). A variable, so
+// that tests can shorten them.
+var timeouts = struct{ readHeader, read, write, idle time.Duration }{
+	readHeader: web.ServerReadHeaderTimeout,
+	read:       web.ServerReadTimeout,
+	write:      web.ServerWriteTimeout,
+	idle:       web.ServerIdleTimeout,
+}
+
+// newServer is the HTTP server of the app, with its timeouts: a client
+// that sends its request, or reads its response, one byte at a time
+// holds a connection for a bounded time.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: timeouts.readHeader,
+		ReadTimeout:       timeouts.read,
+		WriteTimeout:      timeouts.write,
+		IdleTimeout:       timeouts.idle,
+	}
 }
 
 // Main runs the command with the process's environment.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoauth/atoauth/internal/web"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/storecrypt"
 	"github.com/atoauth/atoauth/storeurl"
@@ -247,5 +249,65 @@ func TestConfigDirIsCreated(t *testing.T) {
 	st, err := os.Stat(filepath.Join(dir, "atoauth.db"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("store file: %v %v", st, err)
+	}
+}
+
+// The server bounds how long a client may take to send its request: one
+// that sends its headers and then trickles (or withholds) the body loses
+// the connection after the read timeout, instead of holding it (and a
+// goroutine) for ever.
+func TestServerTimeouts(t *testing.T) {
+	s := newServer(http.NotFoundHandler())
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 {
+		t.Errorf("timeouts: header %v, read %v, write %v, idle %v", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+	// The slowest legitimate request: the largest body, then a post's
+	// calls, then the home page shown again.
+	if s.WriteTimeout < s.ReadTimeout+web.DefaultPostTimeout+web.DefaultPageTimeout {
+		t.Errorf("write timeout %v is shorter than the slowest page", s.WriteTimeout)
+	}
+
+	old := timeouts
+	t.Cleanup(func() { timeouts = old })
+	timeouts.readHeader, timeouts.read, timeouts.write, timeouts.idle = 300*time.Millisecond, 500*time.Millisecond, 2*time.Second, time.Second
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &Options{Addr: "127.0.0.1:0", Scope: "atproto", Store: "memory"}, &out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no address: %q", out.String())
+	}
+	for _, tc := range []struct{ name, send string }{
+		{"headers, no body", "POST /login HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nidentifier="},
+		{"unfinished headers", "GET / HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: "},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := io.WriteString(conn, tc.send); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.Copy(io.Discard, conn) // until the server closes the connection
+		conn.Close()
+		if err != nil || time.Since(start) > 3*time.Second {
+			t.Errorf("%s: the connection was held %v (%v)", tc.name, time.Since(start).Round(time.Millisecond), err)
+		}
 	}
 }
