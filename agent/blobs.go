@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -12,11 +13,55 @@ import (
 
 // Blob is a reference to an uploaded blob, as records embed it (lexicon
 // type "blob"): {"$type":"blob","ref":{"$link":cid},"mimeType":…,"size":…}.
+//
+// Records written before 2023 may hold the legacy form
+// {"cid":cid,"mimeType":…} (atproto data model, "Blob Type": readers
+// should accept it). Such a blob decodes with its CID in Ref, Type ""
+// and Size 0, and encodes back in the legacy form it was read in, so that
+// rewriting a record (a profile update) keeps it as the PDS stored it.
 type Blob struct {
 	Type     string   `json:"$type"`
 	Ref      BlobLink `json:"ref"`
 	MimeType string   `json:"mimeType"`
 	Size     int64    `json:"size"`
+
+	legacy bool
+}
+
+type blobJSON struct {
+	Type     string    `json:"$type"`
+	Ref      *BlobLink `json:"ref,omitempty"`
+	CID      string    `json:"cid,omitempty"`
+	MimeType string    `json:"mimeType"`
+	Size     int64     `json:"size"`
+}
+
+// UnmarshalJSON reads both forms of a blob reference.
+func (b *Blob) UnmarshalJSON(data []byte) error {
+	var v blobJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*b = Blob{Type: v.Type, MimeType: v.MimeType, Size: v.Size}
+	switch {
+	case v.Ref != nil:
+		b.Ref = *v.Ref
+	case v.CID != "":
+		b.Ref.Link, b.legacy = v.CID, true
+	}
+	return nil
+}
+
+// MarshalJSON writes the blob in the form it was read in (the current
+// form for a blob made here).
+func (b Blob) MarshalJSON() ([]byte, error) {
+	if b.legacy {
+		return json.Marshal(struct {
+			CID      string `json:"cid"`
+			MimeType string `json:"mimeType"`
+		}{b.Ref.Link, b.MimeType})
+	}
+	return json.Marshal(blobJSON{Type: b.Type, Ref: &b.Ref, MimeType: b.MimeType, Size: b.Size})
 }
 
 // BlobLink is a blob's CID in the JSON form of a link: {"$link": cid}.

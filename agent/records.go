@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 
+	"github.com/atoauth/atoauth/internal/safetext"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -49,7 +50,7 @@ type Record struct {
 // Decode decodes the record's value into v.
 func (r *Record) Decode(v any) error {
 	if err := json.Unmarshal(r.Value, v); err != nil {
-		return fmt.Errorf("agent: decoding %s: %w", r.URI, err)
+		return fmt.Errorf("agent: decoding %s: %w", safetext.Clean(r.URI, 300), err)
 	}
 	return nil
 }

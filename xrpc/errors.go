@@ -370,6 +370,7 @@ func parseRateLimit(h http.Header, now time.Time) RateLimit {
 	var rl RateLimit
 	rl.Limit, _ = strconv.Atoi(strings.TrimSpace(h.Get("RateLimit-Limit")))
 	rl.Remaining, _ = strconv.Atoi(strings.TrimSpace(h.Get("RateLimit-Remaining")))
+	rl.Limit, rl.Remaining = max(rl.Limit, 0), max(rl.Remaining, 0) // a negative count means nothing
 	rl.Policy = cleanText(h.Get("RateLimit-Policy"))
 	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("RateLimit-Reset")), 10, 64); err == nil && n >= 0 {
 		if n > 1_000_000_000 {
