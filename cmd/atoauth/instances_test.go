@@ -138,8 +138,11 @@ func TestTwoServeInstancesShareOnePostgreSQLStore(t *testing.T) {
 
 	before := n.Counters()
 	n.ExpireAccessTokens()
+	// 20 page views spread over A and B, as many at once as each instance
+	// lets one session have (web.Options.MaxConcurrentPerSession, 4).
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
+	slots := map[string]chan struct{}{a: make(chan struct{}, 4), b: make(chan struct{}, 4)}
 	for i := range 20 {
 		wg.Add(1)
 		go func() {
@@ -148,6 +151,8 @@ func TestTwoServeInstancesShareOnePostgreSQLStore(t *testing.T) {
 			if i%2 == 1 {
 				base = b
 			}
+			slots[base] <- struct{}{}
+			defer func() { <-slots[base] }()
 			code, body, err := home(base)
 			switch {
 			case err != nil:
