@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/internal/safetext"
 )
 
@@ -28,15 +29,18 @@ var (
 	// ErrIdentityMismatch reports a token whose sub is not the account the
 	// login was started for, or whose DID document does not lead back to
 	// the issuing server (atproto OAuth spec, "Identity Authentication").
-	ErrIdentityMismatch = errors.New("atoauth: token subject does not match the expected account")
+	// It is auth.ErrIdentityMismatch, which other layers report too.
+	ErrIdentityMismatch = auth.ErrIdentityMismatch
 
 	// ErrInvalidTokenResponse reports a token response that breaks the
 	// atproto profile (token_type not DPoP, sub not a DID, missing fields).
 	ErrInvalidTokenResponse = errors.New("atoauth: invalid token response")
 
 	// ErrScopeMissing reports that a granted scope lacks a permission that
-	// is required, such as the mandatory "atproto" scope.
-	ErrScopeMissing = errors.New("atoauth: required scope not granted")
+	// is required, such as the mandatory "atproto" scope. It is
+	// auth.ErrScopeMissing, which xrpc's pre-check and the PDS's 403
+	// ScopeMissingError match too.
+	ErrScopeMissing = auth.ErrScopeMissing
 
 	// ErrSessionNotFound reports a session id that the store does not hold.
 	ErrSessionNotFound = errors.New("atoauth: session not found")
@@ -45,8 +49,9 @@ var (
 	// deleted: the refresh token was rejected, revoked or has expired, the
 	// account moved to another server, the client key it is bound to was
 	// removed, or the PDS refused a freshly refreshed token (see
-	// RefreshError). The person must sign in again.
-	ErrSessionExpired = errors.New("atoauth: session expired or revoked; sign in again")
+	// RefreshError). The person must sign in again. It is
+	// auth.ErrSessionExpired, which xrpc reports too.
+	ErrSessionExpired = auth.ErrSessionExpired
 
 	// ErrClientKeyRemoved reports a session (or a login) bound to a
 	// client key (private_key_jwt) that Config.Keys no longer holds. The

@@ -144,8 +144,20 @@ func (s *Session) Handle() syntax.Handle { return s.Info().Handle }
 // receives the session's credentials.
 func (s *Session) PDS() string { return s.Info().PDS }
 
-// Scope returns the granted scope, as the server returned it.
+// Scope returns the granted scope, as the server returned it
+// (auth.Permissions).
 func (s *Session) Scope() string { return s.Info().Scope }
+
+// Host returns the origin of the account's PDS: a Session is an
+// auth.Auth, which packages xrpc and agent take.
+func (s *Session) Host() string { return s.PDS() }
+
+// Issuer returns the origin of the session's authorization server.
+func (s *Session) Issuer() string { return s.Info().Issuer }
+
+// Resolver returns the resolver of the session's Client, which resolves
+// and verifies identities as it does.
+func (s *Session) Resolver() *discovery.Resolver { return s.c.resolver }
 
 // HTTPClient returns an *http.Client that authenticates requests to the
 // session's PDS (DPoP proof and "Authorization: DPoP" token), refreshing

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/discovery"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -19,11 +19,11 @@ const DefaultMaxBlobSize = 64 << 20
 type Options struct {
 	// XRPC configures the underlying client: service routing
 	// (Services), the permission pre-check (Authorizer, NoPreCheck),
-	// headers, retries and limits. Its Session, Host and HTTPClient are
-	// set by New.
+	// headers, retries and limits. Its Auth is set by New.
 	XRPC xrpc.Options
 	// Resolver resolves and verifies the account's identity for
-	// [Agent.Identity]; nil means the session client's Resolver().
+	// [Agent.Identity]; nil means the Auth's own (an OAuth session's
+	// client's), else a production resolver.
 	Resolver *discovery.Resolver
 	// MaxBlobSize caps uploads (default DefaultMaxBlobSize); a larger
 	// blob fails before anything is sent, matching xrpc.ErrTooLarge.
@@ -36,58 +36,77 @@ type Options struct {
 // call: records, blobs, posts, the profile, and reads from the AppView
 // through the account's PDS. It is safe for concurrent use.
 type Agent struct {
-	sess     *atoauth.Session
+	auth     auth.Auth
 	xc       *xrpc.Client
 	resolver *discovery.Resolver
 	maxBlob  int64
 	now      func() time.Time
 }
 
-// New returns an Agent acting for sess.
-func New(sess *atoauth.Session, opts *Options) (*Agent, error) {
-	if sess == nil {
-		return nil, errors.New("agent: New needs a session")
+// New returns an Agent acting through a: an OAuth session
+// (*atoauth.Session), an app-password session (*password.Session), or
+// any auth.Auth. Writes and the profile need an Auth that acts for an
+// account (auth.Account); with auth.Public, only reads of a given
+// repository or actor work.
+func New(a auth.Auth, opts *Options) (*Agent, error) {
+	if a == nil {
+		return nil, errors.New("agent: New needs an auth.Auth (a session)")
 	}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	o.XRPC.Session = sess
+	o.XRPC.Auth = a
 	xc, err := xrpc.NewClient(o.XRPC)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{sess: sess, xc: xc, resolver: o.Resolver, maxBlob: o.MaxBlobSize, now: o.Now}
-	if a.resolver == nil {
-		a.resolver = sess.Client().Resolver()
+	ag := &Agent{auth: a, xc: xc, resolver: o.Resolver, maxBlob: o.MaxBlobSize, now: o.Now}
+	if ag.resolver == nil {
+		if r, ok := a.(interface{ Resolver() *discovery.Resolver }); ok {
+			ag.resolver = r.Resolver()
+		} else {
+			ag.resolver = &discovery.Resolver{}
+		}
 	}
-	if a.maxBlob <= 0 {
-		a.maxBlob = DefaultMaxBlobSize
+	if ag.maxBlob <= 0 {
+		ag.maxBlob = DefaultMaxBlobSize
 	}
-	if a.now == nil {
-		a.now = time.Now
+	if ag.now == nil {
+		ag.now = time.Now
 	}
-	return a, nil
+	return ag, nil
 }
 
-// Session returns the session the Agent acts for.
-func (a *Agent) Session() *atoauth.Session { return a.sess }
+// Auth returns how the Agent reaches and authenticates to the server.
+func (a *Agent) Auth() auth.Auth { return a.auth }
 
 // XRPC returns the underlying XRPC client, for any other method (it is
 // also an indigo lexutil.LexClient).
 func (a *Agent) XRPC() *xrpc.Client { return a.xc }
 
-// DID returns the account's DID.
-func (a *Agent) DID() syntax.DID { return a.sess.DID() }
+// DID returns the account's DID, or "" when the Auth acts for no account.
+func (a *Agent) DID() syntax.DID {
+	if acct, ok := a.auth.(auth.Account); ok {
+		return acct.DID()
+	}
+	return ""
+}
 
-// Handle returns the account's handle, verified in both directions at
-// sign-in and at every refresh (handle.invalid when it does not verify).
-func (a *Agent) Handle() syntax.Handle { return a.sess.Handle() }
+// Handle returns the account's handle (for an OAuth session, verified in
+// both directions at sign-in and at every refresh: handle.invalid when it
+// does not verify), or "" when the Auth acts for no account.
+func (a *Agent) Handle() syntax.Handle {
+	if acct, ok := a.auth.(auth.Account); ok {
+		return acct.Handle()
+	}
+	return ""
+}
 
 // repoOrSelf returns repo, or the account's DID when repo is "".
 func (a *Agent) repoOrSelf(repo string) string {
 	if repo == "" {
-		return a.sess.DID().String()
+		return a.DID().String()
 	}
 	return repo
 }

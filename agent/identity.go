@@ -3,27 +3,39 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
-	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
+	"github.com/atoauth/atoauth/internal/safetext"
 	"github.com/bluesky-social/indigo/atproto/identity"
 )
 
 // Identity resolves the account's DID document again and verifies it:
-// the document must still name the session's PDS, and that PDS the
-// session's authorization server (atproto OAuth spec, "Identity
-// Authentication"). The handle in the result is verified in both
-// directions (handle.invalid when it is not); ident.DIDDocument() is the
-// document. It uses Options.Resolver, by default the session's client's. A move to another PDS gives an
-// error matching atoauth.ErrIdentityMismatch: sign in again.
+// the document must still name the PDS calls go to (Auth.Host), and, for
+// an OAuth session, that PDS the session's authorization server (atproto
+// OAuth spec, "Identity Authentication"). The handle in the result is
+// verified in both directions (handle.invalid when it is not);
+// ident.DIDDocument() is the document. A move to another PDS gives an
+// error matching auth.ErrIdentityMismatch: sign in again.
 func (a *Agent) Identity(ctx context.Context) (*identity.Identity, error) {
-	info := a.sess.Info()
-	ident, pds, err := a.resolver.VerifyIssuer(ctx, info.DID, info.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("agent: verifying %s: %w", info.DID, err)
+	did := a.DID()
+	if did == "" {
+		return nil, errors.New("agent: Identity needs an Auth that acts for an account")
 	}
-	if pds != info.PDS {
-		return nil, fmt.Errorf("%w: %s now lives on %s, the session on %s", atoauth.ErrIdentityMismatch, info.DID, pds, info.PDS)
+	var ident *identity.Identity
+	var pds string
+	var err error
+	if s, ok := a.auth.(interface{ Issuer() string }); ok {
+		ident, pds, err = a.resolver.VerifyIssuer(ctx, did, s.Issuer())
+	} else {
+		ident, pds, err = a.resolver.ResolvePDS(ctx, did)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: verifying %s: %w", did, err)
+	}
+	if host := a.auth.Host(); pds != host {
+		return nil, fmt.Errorf("%w: %s now lives on %s, the session on %s", auth.ErrIdentityMismatch, did, safetext.Clean(pds, 200), host)
 	}
 	return ident, nil
 }

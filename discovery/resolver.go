@@ -346,13 +346,15 @@ func (r *Resolver) ReverifyIssuer(ctx context.Context, did syntax.DID, issuer st
 	return r.verifyIssuer(ctx, did, issuer, true)
 }
 
-func (r *Resolver) verifyIssuer(ctx context.Context, did syntax.DID, issuer string, fresh bool) (*identity.Identity, string, error) {
+// ResolvePDS resolves did afresh (purging any cached entry first) and
+// returns its identity and the origin of its PDS (atproto DID spec: the
+// service "#atproto_pds"), checked as VerifyIssuer checks it. It is what
+// an app-password session, which has no authorization server, can
+// verify.
+func (r *Resolver) ResolvePDS(ctx context.Context, did syntax.DID) (*identity.Identity, string, error) {
 	st := r.state()
-	iss, err := parseOrigin(issuer, st.dev, true)
-	if err != nil {
-		return nil, "", resolveErr(issuer, ErrInvalidIdentifier, fmt.Errorf("issuer %w", err))
-	}
 	var ident *identity.Identity
+	var err error
 	if f, ok := st.dir.(freshLookuper); ok {
 		ident, err = f.FreshLookupDID(ctx, did)
 	} else {
@@ -364,6 +366,19 @@ func (r *Resolver) verifyIssuer(ctx context.Context, did syntax.DID, issuer stri
 		return nil, "", mapError(ctx, did.String(), err)
 	}
 	pds, err := pdsOrigin(ident, st.dev)
+	if err != nil {
+		return nil, "", err
+	}
+	return ident, pds, nil
+}
+
+func (r *Resolver) verifyIssuer(ctx context.Context, did syntax.DID, issuer string, fresh bool) (*identity.Identity, string, error) {
+	st := r.state()
+	iss, err := parseOrigin(issuer, st.dev, true)
+	if err != nil {
+		return nil, "", resolveErr(issuer, ErrInvalidIdentifier, fmt.Errorf("issuer %w", err))
+	}
+	ident, pds, err := r.ResolvePDS(ctx, did)
 	if err != nil {
 		return nil, "", err
 	}

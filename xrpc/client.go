@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
@@ -87,18 +87,13 @@ const (
 
 // Options configures a [Client].
 type Options struct {
-	// Session, when set, is the signed-in session the client acts for:
-	// calls go to its PDS (Session.PDS(), read at each call) through its
-	// authenticated HTTPClient, and are pre-checked against its granted
-	// scope (Session.Scope(), read at each call). Host and HTTPClient are
-	// then ignored.
-	Session *atoauth.Session
-	// Host is the server's origin ("https://pds.example.com") when there
-	// is no Session.
-	Host string
-	// HTTPClient sends requests when there is no Session (nil:
-	// http.DefaultClient).
-	HTTPClient *http.Client
+	// Auth is how calls reach and authenticate to the server: an OAuth
+	// session (*atoauth.Session), an app-password session
+	// (*password.Session), or auth.Public for a public API. Calls go to
+	// Auth.Host() (read at each call) through Auth.HTTPClient(). When Auth
+	// implements auth.Permissions, calls are pre-checked against the
+	// granted scope. Required.
+	Auth auth.Auth
 
 	// Services routes calls to services through the PDS: it maps an NSID,
 	// or an NSID prefix ending in ".", to the service reference sent in
@@ -171,12 +166,10 @@ type Options struct {
 //
 // A Client is safe for concurrent use.
 type Client struct {
-	sess       *atoauth.Session
-	host       string
-	hc         *http.Client
+	auth       auth.Auth
 	services   map[string]string
 	memory     *ProxyMemory
-	auth       Authorizer
+	custom     Authorizer
 	noPreCheck bool
 	headers    http.Header
 	maxWait    time.Duration
@@ -191,30 +184,20 @@ type Client struct {
 
 // NewClient checks opts and returns a Client.
 func NewClient(opts Options) (*Client, error) {
+	if opts.Auth == nil {
+		return nil, errors.New("xrpc: Options.Auth is required: a session, or auth.Public(host, client) for a public API")
+	}
 	c := &Client{
-		sess:       opts.Session,
-		hc:         opts.HTTPClient,
+		auth:       opts.Auth,
 		services:   DefaultServices(),
 		memory:     opts.ProxyMemory,
-		auth:       opts.Authorizer,
+		custom:     opts.Authorizer,
 		noPreCheck: opts.NoPreCheck,
 		headers:    opts.Headers.Clone(),
 		maxWait:    opts.MaxRetryWait,
 		maxResp:    opts.MaxResponseBytes,
 		sleep:      sleepCtx,
 		now:        time.Now,
-	}
-	if c.sess != nil {
-		c.hc = c.sess.HTTPClient()
-	} else {
-		host, err := parseHost(opts.Host)
-		if err != nil {
-			return nil, err
-		}
-		c.host = host
-		if c.hc == nil {
-			c.hc = http.DefaultClient
-		}
 	}
 	for k, v := range opts.Services {
 		if err := checkRoute(k, v); err != nil {
@@ -232,15 +215,6 @@ func NewClient(opts Options) (*Client, error) {
 		c.maxResp = DefaultMaxResponseBytes
 	}
 	return c, nil
-}
-
-func parseHost(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimSuffix(raw, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("xrpc: Options.Host %q must be an http(s) origin such as https://pds.example.com (or set Options.Session)", cleanText(raw))
-	}
-	return u.Scheme + "://" + u.Host, nil
 }
 
 // checkRoute validates one Options.Services entry.
@@ -450,10 +424,7 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 	if err != nil {
 		return fmt.Errorf("xrpc: %s: %w", nsid, err)
 	}
-	host := c.host
-	if c.sess != nil {
-		host = c.sess.PDS()
-	}
+	host := c.auth.Host()
 	// Left to the PDS's default AppView, unless this PDS is known to have
 	// none.
 	byDefault := !cl.explicit && cl.service == "" && strings.HasPrefix(nsid, appViewDefault)
@@ -515,7 +486,7 @@ func (c *Client) send(ctx context.Context, method, nsid, target string, cl call,
 		} else {
 			req.Header.Del(ProxyHeader)
 		}
-		resp, err := c.hc.Do(req)
+		resp, err := c.auth.HTTPClient().Do(req)
 		if err != nil {
 			return fmt.Errorf("xrpc: %s: %w", nsid, err)
 		}
@@ -568,12 +539,14 @@ func (c *Client) authorizer() Authorizer {
 	switch {
 	case c.noPreCheck:
 		return nil
-	case c.auth != nil:
-		return c.auth
-	case c.sess == nil:
+	case c.custom != nil:
+		return c.custom
+	}
+	p, ok := c.auth.(auth.Permissions)
+	if !ok {
 		return nil
 	}
-	scope := c.sess.Scope()
+	scope := p.Scope()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.scopeParsed == nil || c.scopeSeen != scope {

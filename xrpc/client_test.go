@@ -16,6 +16,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -80,7 +81,7 @@ func TestQueryAndProcedure(t *testing.T) {
 }
 
 func TestInvalidArguments(t *testing.T) {
-	c, err := xrpc.NewClient(xrpc.Options{Host: "http://127.0.0.1:1"})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: public(t, "http://127.0.0.1:1")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +95,20 @@ func TestInvalidArguments(t *testing.T) {
 	if err := c.Query(ctx, "com.example.get", nil, nil, xrpc.WithProxy("did:web:x")); err == nil {
 		t.Error("service reference without #id accepted")
 	}
+	pds := public(t, "https://pds.example")
 	for _, opts := range []xrpc.Options{
 		{},
-		{Host: "ftp://pds.example"},
-		{Host: "https://pds.example/xrpc"},
-		{Host: "https://pds.example", Services: map[string]string{"app.bsky.": "api.bsky.app"}},
-		{Host: "https://pds.example", Services: map[string]string{"app..bsky.": xrpc.AppViewService}},
-		{Host: "https://pds.example", Services: map[string]string{"not an nsid": xrpc.AppViewService}},
+		{Auth: pds, Services: map[string]string{"app.bsky.": "api.bsky.app"}},
+		{Auth: pds, Services: map[string]string{"app..bsky.": xrpc.AppViewService}},
+		{Auth: pds, Services: map[string]string{"not an nsid": xrpc.AppViewService}},
 	} {
 		if _, err := xrpc.NewClient(opts); err == nil {
 			t.Errorf("NewClient(%+v) accepted", opts)
+		}
+	}
+	for _, host := range []string{"ftp://pds.example", "https://pds.example/xrpc", "https://user@pds.example", ""} {
+		if _, err := auth.Public(host, nil); err == nil {
+			t.Errorf("auth.Public(%q) accepted", host)
 		}
 	}
 }
@@ -135,14 +140,14 @@ func TestProxyHeaderPerNSID(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	c, err := xrpc.NewClient(xrpc.Options{Host: srv.URL, Services: map[string]string{
+	c, err := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL), Services: map[string]string{
 		"com.example.":             "did:web:svc.example#example",
 		"com.example.local.method": "",
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	custom, err := xrpc.NewClient(xrpc.Options{Host: srv.URL, Services: map[string]string{"app.bsky.": "did:web:appview.test#bsky_appview"}})
+	custom, err := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL), Services: map[string]string{"app.bsky.": "did:web:appview.test#bsky_appview"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +197,7 @@ func TestParamsAndBodies(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	c, err := xrpc.NewClient(xrpc.Options{Host: srv.URL, Headers: http.Header{"User-Agent": {"atoauth-test"}}})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL), Headers: http.Header{"User-Agent": {"atoauth-test"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +442,7 @@ func TestErrors(t *testing.T) {
 
 	// The seed complaint: an OAuth token sent as Bearer.
 	tok := e.accessToken()
-	bearer, err := xrpc.NewClient(xrpc.Options{Host: e.sess.PDS(), Headers: http.Header{"Authorization": {"Bearer " + tok}}})
+	bearer, err := xrpc.NewClient(xrpc.Options{Auth: public(t, e.sess.PDS()), Headers: http.Header{"Authorization": {"Bearer " + tok}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +452,7 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("Bearer: %v", err)
 	}
 	// Calls to the PDS without the session carry no credentials.
-	plain, _ := xrpc.NewClient(xrpc.Options{Host: e.sess.PDS()})
+	plain, _ := xrpc.NewClient(xrpc.Options{Auth: public(t, e.sess.PDS())})
 	if err := plain.Query(ctx, "com.atproto.server.getSession", nil, nil); !errors.Is(err, xrpc.ErrAuthRequired) {
 		t.Fatalf("no credentials: %v", err)
 	}
@@ -482,7 +487,7 @@ func TestAuthErrors(t *testing.T) {
 			_, _ = io.WriteString(w, body)
 		}))
 		t.Cleanup(srv.Close)
-		c, err := xrpc.NewClient(xrpc.Options{Host: srv.URL})
+		c, err := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -622,7 +627,7 @@ func TestMaxResponseBytes(t *testing.T) {
 		_, _ = w.Write(bytes.Repeat([]byte("x"), 2000))
 	}))
 	defer srv.Close()
-	c, _ := xrpc.NewClient(xrpc.Options{Host: srv.URL, MaxResponseBytes: 1000})
+	c, _ := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL), MaxResponseBytes: 1000})
 	var raw []byte
 	if err := c.Query(context.Background(), "com.example.big", nil, &raw); !errors.Is(err, xrpc.ErrTooLarge) {
 		t.Fatalf("got %v", err)

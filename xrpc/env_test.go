@@ -7,6 +7,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -60,7 +61,7 @@ func (e *env) login(did syntax.DID, granted string) *atoauth.Session {
 
 func (e *env) xrpc(opts xrpc.Options) *xrpc.Client {
 	e.t.Helper()
-	opts.Session = e.sess
+	opts.Auth = e.sess
 	c, err := xrpc.NewClient(opts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -77,4 +78,14 @@ func (e *env) accessToken() string {
 		e.t.Fatal(err)
 	}
 	return d.AccessToken
+}
+
+// public is auth.Public for a test.
+func public(t testing.TB, host string) auth.Auth {
+	t.Helper()
+	a, err := auth.Public(host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

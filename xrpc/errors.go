@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/internal/safetext"
 )
@@ -16,8 +16,8 @@ import (
 // Sentinel errors. A failed call returns an *[Error] (or a
 // *[ScopeMissingError]) that matches the sentinel for its cause through
 // errors.Is. Two causes reuse the sentinels of package atoauth, so that one
-// test covers every layer: [atoauth.ErrScopeMissing] for a permission the
-// session lacks, and [atoauth.ErrSessionExpired] for a token the PDS keeps
+// test covers every layer: [auth.ErrScopeMissing] for a permission the
+// session lacks, and [auth.ErrSessionExpired] for a token the PDS keeps
 // rejecting after a refresh (sign in again).
 var (
 	// ErrRecordNotFound reports a record that does not exist (XRPC error
@@ -151,7 +151,7 @@ func (e *Error) AuthError() string {
 
 // sentinel classifies e.
 func (e *Error) sentinel() error {
-	auth := e.AuthError()
+	challenge := e.AuthError()
 	switch {
 	case e.StatusCode == http.StatusTooManyRequests || e.Name == "RateLimitExceeded":
 		return ErrRateLimited
@@ -163,10 +163,10 @@ func (e *Error) sentinel() error {
 		return ErrRepoNotFound
 	case e.Name == "InvalidToken" && (e.Message == "Bad token scope" || e.Message == "Malformed token"):
 		return ErrTokenMisuse
-	case auth == dpop.ErrorUseDPoPNonce:
+	case challenge == dpop.ErrorUseDPoPNonce:
 		return ErrNonceLoop
-	case e.StatusCode == http.StatusUnauthorized && auth == "invalid_token":
-		return atoauth.ErrSessionExpired
+	case e.StatusCode == http.StatusUnauthorized && challenge == "invalid_token":
+		return auth.ErrSessionExpired
 	case e.StatusCode == http.StatusUnauthorized && (e.Name == "AuthenticationRequired" || e.Name == "AuthMissing"):
 		return ErrAuthRequired
 	case e.StatusCode == http.StatusRequestEntityTooLarge || e.Name == "PayloadTooLarge" || e.Name == "BlobTooLarge":
@@ -238,7 +238,7 @@ func (e *Error) Hint() string {
 		return "an OAuth access token was sent as \"Authorization: Bearer\" or to a host other than the account's PDS; OAuth tokens need \"Authorization: DPoP\" with a DPoP proof, sent to the PDS — use the session's HTTPClient, which does both"
 	case ErrNonceLoop:
 		return "the PDS asked for a new DPoP nonce again after the retry; something between client and PDS may drop the DPoP-Nonce header, or the server's clock jumped"
-	case atoauth.ErrSessionExpired:
+	case auth.ErrSessionExpired:
 		return "the PDS rejected the access token even after a refresh: the session is dead; sign in again"
 	case ErrAuthRequired:
 		return "the request reached the server without credentials; atoauth only authenticates requests to the session's PDS (Session.PDS()), so send calls there"
@@ -274,7 +274,7 @@ func (e *Error) Hint() string {
 // was not granted: either found before sending (ClientSide, nothing was
 // sent) by comparing the call's requirement with the granted scope, or
 // answered by the PDS with 403 "ScopeMissingError" (atproto permission
-// spec). It matches [atoauth.ErrScopeMissing]; the server's *[Error] is
+// spec). It matches [auth.ErrScopeMissing]; the server's *[Error] is
 // reachable with errors.As.
 type ScopeMissingError struct {
 	// NSID is the method called.
@@ -306,13 +306,13 @@ func (e *ScopeMissingError) Error() string {
 	return fmt.Sprintf("%smissing permission %s (%s): the session was not granted it; sign in again asking for it (it must also be declared in the client metadata scope)", call, perm, where)
 }
 
-// Unwrap returns [atoauth.ErrScopeMissing] and, for a server answer, the
+// Unwrap returns [auth.ErrScopeMissing] and, for a server answer, the
 // *Error.
 func (e *ScopeMissingError) Unwrap() []error {
 	if e.Err == nil {
-		return []error{atoauth.ErrScopeMissing}
+		return []error{auth.ErrScopeMissing}
 	}
-	return []error{atoauth.ErrScopeMissing, e.Err}
+	return []error{auth.ErrScopeMissing, e.Err}
 }
 
 // maxErrorBody caps how much of an error response is read.

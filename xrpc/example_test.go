@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/xrpc"
 	appbsky "github.com/bluesky-social/indigo/api/bsky"
 )
@@ -28,12 +28,12 @@ func stubPDS(status int, body string) *httptest.Server {
 // Calls to app.bsky.* go to the user's PDS, which forwards them to the
 // AppView it is configured with (no atproto-proxy header is needed; name
 // another AppView with Options.Services). With a signed-in session, use
-// xrpc.Options{Session: sess}.
+// xrpc.Options{Auth: sess}.
 func ExampleClient_Query() {
 	pds := stubPDS(200, `{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","handle":"alice.test","followersCount":3}`)
 	defer pds.Close()
 
-	c, err := xrpc.NewClient(xrpc.Options{Host: pds.URL})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: mustPublic(pds.URL)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func ExampleClient_LexDo() {
 	pds := stubPDS(200, `{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","handle":"alice.test","displayName":"Alice"}`)
 	defer pds.Close()
 
-	c, err := xrpc.NewClient(xrpc.Options{Host: pds.URL})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: mustPublic(pds.URL)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func ExampleError() {
 	pds := stubPDS(400, `{"error":"RecordNotFound","message":"Could not locate record: at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/3kabc"}`)
 	defer pds.Close()
 
-	c, err := xrpc.NewClient(xrpc.Options{Host: pds.URL})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: mustPublic(pds.URL)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func ExampleScopeMissingError() {
 	defer pds.Close()
 
 	c, err := xrpc.NewClient(xrpc.Options{
-		Host:       pds.URL,
+		Auth:       mustPublic(pds.URL),
 		Authorizer: xrpc.GrantedScope("atproto repo:app.bsky.feed.post?action=create blob:image/*"),
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func ExampleScopeMissingError() {
 		"record": map[string]any{"$type": "app.bsky.actor.profile", "displayName": "Alice"},
 	}, nil)
 	var sme *xrpc.ScopeMissingError
-	fmt.Println(errors.Is(err, atoauth.ErrScopeMissing), errors.As(err, &sme) && sme.ClientSide)
+	fmt.Println(errors.Is(err, auth.ErrScopeMissing), errors.As(err, &sme) && sme.ClientSide)
 	fmt.Println(sme.Permission)
 	// Output:
 	// true true
@@ -128,4 +128,13 @@ func ExampleGrantedScope() {
 	// true
 	// true
 	// false
+}
+
+// mustPublic is auth.Public for an example.
+func mustPublic(host string) auth.Auth {
+	a, err := auth.Public(host, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return a
 }

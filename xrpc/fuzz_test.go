@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/atoauth/atoauth/auth"
 	"io"
 	"net/http"
 	"strconv"
@@ -253,7 +254,11 @@ func FuzzClient(f *testing.F) {
 			}),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		c, err := NewClient(Options{Host: "https://pds.example.com", HTTPClient: hc})
+		pub, err := auth.Public("https://pds.example.com", hc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewClient(Options{Auth: pub})
 		if err != nil {
 			t.Fatal(err)
 		}

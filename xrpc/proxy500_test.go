@@ -20,7 +20,7 @@ func TestProxied500IsNoService(t *testing.T) {
 		w.Write([]byte(`{"error":"InternalServerError","message":"Internal Server Error"}`))
 	}))
 	defer srv.Close()
-	c, err := xrpc.NewClient(xrpc.Options{Host: srv.URL})
+	c, err := xrpc.NewClient(xrpc.Options{Auth: public(t, srv.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}
