@@ -91,6 +91,8 @@ type Network struct {
 	states        map[string]bool // client_id + state values ever used
 	assertionJTIs map[string]time.Time
 	approvals     map[string]*approval
+	appPasswords  map[syntax.DID]string
+	legacy        map[string]*legacySession // by access and by refresh token
 }
 
 type account struct {

@@ -64,9 +64,10 @@ func invalidRequest(format string, args ...any) *xrpcError {
 
 // pdsAuth is an authenticated PDS request.
 type pdsAuth struct {
-	did   syntax.DID
-	scope string
-	perms permissions
+	did    syntax.DID
+	scope  string
+	perms  permissions
+	legacy bool // an app-password session's Bearer token
 }
 
 type xrpcRoute struct {
@@ -88,6 +89,9 @@ func (n *Network) pdsHandler() http.Handler {
 		"com.atproto.sync.getBlob":           {http.MethodGet, false, n.xGetBlob},
 		"com.atproto.repo.applyWrites":       {http.MethodPost, true, n.xApplyWrites},
 		"com.atproto.repo.describeRepo":      {http.MethodGet, false, n.xDescribeRepo},
+		"com.atproto.server.createSession":   {http.MethodPost, false, n.xCreateSession},
+		"com.atproto.server.refreshSession":  {http.MethodPost, false, n.xRefreshSession},
+		"com.atproto.server.deleteSession":   {http.MethodPost, false, n.xDeleteSession},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(resourceMetadataPath, n.serveResourceMetadata)
@@ -169,9 +173,13 @@ func (n *Network) pdsAuthenticate(r *http.Request) (*pdsAuth, *xrpcError) {
 	case strings.EqualFold(scheme, "Bearer"):
 		n.mu.Lock()
 		oauth := n.issuedAccess[tok]
+		a, e, legacy := n.legacyAuthLocked(tok)
 		n.mu.Unlock()
-		if oauth {
+		switch {
+		case oauth:
 			return nil, xerr(http.StatusBadRequest, "InvalidToken", "Bad token scope")
+		case legacy:
+			return a, e
 		}
 		return nil, xerr(http.StatusBadRequest, "InvalidToken", "Malformed token")
 	case !strings.EqualFold(scheme, "DPoP") || tok == "":

@@ -152,8 +152,11 @@ type Counters struct {
 	// PDSRequests counts every request the PDS received.
 	PDSRequests int
 	// PDSAuthenticated counts PDS requests whose access token and DPoP proof
-	// were accepted.
+	// (or app-password session token) were accepted.
 	PDSAuthenticated int
+	// LegacyRefreshes counts app-password sessions refreshed
+	// (com.atproto.server.refreshSession).
+	LegacyRefreshes int
 	// PDSNonceChallenges counts use_dpop_nonce errors of the PDS.
 	PDSNonceChallenges int
 	// RateLimited counts 429 answers sent because of [Tamper.RateLimit].
