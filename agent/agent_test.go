@@ -17,6 +17,7 @@ import (
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -478,7 +479,7 @@ func TestPermissionsChecked(t *testing.T) {
 		t.Fatalf("getProfile: %v", err)
 	}
 	// With the AppView named, the exact permission.
-	named := e.agent(&agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": xrpc.AppViewService}}})
+	named := e.agent(&agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": scope.BskyAppView}}})
 	if _, err := named.GetProfile(ctx, ""); !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview" {
 		t.Fatalf("getProfile with the AppView named: %v", err)
 	}

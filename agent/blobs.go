@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -110,7 +111,8 @@ func (a *Agent) uploadBytes(ctx context.Context, data []byte, mimeType string) (
 	var out struct {
 		Blob *Blob `json:"blob"`
 	}
-	if err := a.xc.Procedure(ctx, "com.atproto.repo.uploadBlob", nil, data, &out, xrpc.WithEncoding(mimeType)); err != nil {
+	if err := a.xc.Procedure(ctx, "com.atproto.repo.uploadBlob", nil, data, &out, xrpc.WithEncoding(mimeType),
+		xrpc.WithRequirements(scope.NeedBlob(mimeType))); err != nil {
 		return nil, err
 	}
 	if out.Blob == nil || out.Blob.Ref.Link == "" {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -133,7 +134,7 @@ func (a *Agent) Post(ctx context.Context, text string, opts *PostOptions) (*Writ
 		data []byte
 		mime string
 	}
-	reqs := []xrpc.Requirement{xrpc.RepoRequirement("app.bsky.feed.post", "create")}
+	reqs := []scope.Requirement{scope.NeedRepo("app.bsky.feed.post", "create")}
 	uploads := make([]pending, len(opts.Images))
 	for i, img := range opts.Images {
 		switch {
@@ -149,7 +150,7 @@ func (a *Agent) Post(ctx context.Context, text string, opts *PostOptions) (*Writ
 			return nil, fmt.Errorf("agent: image %d: %w", i, err)
 		}
 		uploads[i] = pending{data: data, mime: mt}
-		reqs = append(reqs, xrpc.BlobRequirement(mt))
+		reqs = append(reqs, scope.NeedBlob(mt))
 	}
 	if err := a.xc.Check(reqs...); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -109,7 +110,7 @@ const maxProfileAttempts = 3
 // again, up to three times. It needs repo:app.bsky.actor.profile with
 // create and update.
 func (a *Agent) UpdateProfile(ctx context.Context, update func(p *Profile) error) (*WriteResult, error) {
-	if err := a.xc.Check(xrpc.RepoRequirement("app.bsky.actor.profile", "create"), xrpc.RepoRequirement("app.bsky.actor.profile", "update")); err != nil {
+	if err := a.xc.Check(scope.NeedRepo("app.bsky.actor.profile", "create"), scope.NeedRepo("app.bsky.actor.profile", "update")); err != nil {
 		return nil, err
 	}
 	var lastErr error
@@ -151,7 +152,7 @@ func (a *Agent) SetAvatar(ctx context.Context, r io.Reader, mimeType string) (*B
 	if len(data) > maxAvatarSize {
 		return nil, fmt.Errorf("agent: an avatar must be at most %d bytes, not %d: %w", maxAvatarSize, len(data), xrpc.ErrTooLarge)
 	}
-	if err := a.xc.Check(xrpc.BlobRequirement(mt), xrpc.RepoRequirement("app.bsky.actor.profile", "create"), xrpc.RepoRequirement("app.bsky.actor.profile", "update")); err != nil {
+	if err := a.xc.Check(scope.NeedBlob(mt), scope.NeedRepo("app.bsky.actor.profile", "create"), scope.NeedRepo("app.bsky.actor.profile", "update")); err != nil {
 		return nil, err
 	}
 	blob, err := a.uploadBytes(ctx, data, mt)

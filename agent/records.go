@@ -7,6 +7,7 @@ import (
 	"iter"
 
 	"github.com/atoauth/atoauth/internal/safetext"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -97,7 +98,8 @@ func (a *Agent) CreateRecord(ctx context.Context, collection string, record any,
 	}
 	setCommon(in, o)
 	var out WriteResult
-	if err := a.xc.Procedure(ctx, "com.atproto.repo.createRecord", nil, in, &out); err != nil {
+	if err := a.xc.Procedure(ctx, "com.atproto.repo.createRecord", nil, in, &out,
+		xrpc.WithRequirements(scope.NeedRepo(collection, scope.ActionCreate))); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -117,7 +119,8 @@ func (a *Agent) PutRecord(ctx context.Context, collection, rkey string, record a
 	}
 	setCommon(in, o)
 	var out WriteResult
-	if err := a.xc.Procedure(ctx, "com.atproto.repo.putRecord", nil, in, &out); err != nil {
+	if err := a.xc.Procedure(ctx, "com.atproto.repo.putRecord", nil, in, &out,
+		xrpc.WithRequirements(scope.NeedRepo(collection, scope.ActionCreate), scope.NeedRepo(collection, scope.ActionUpdate))); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -139,7 +142,8 @@ func (a *Agent) DeleteRecord(ctx context.Context, collection, rkey string, opts 
 	var out struct {
 		Commit *CommitMeta `json:"commit"`
 	}
-	if err := a.xc.Procedure(ctx, "com.atproto.repo.deleteRecord", nil, in, &out); err != nil {
+	if err := a.xc.Procedure(ctx, "com.atproto.repo.deleteRecord", nil, in, &out,
+		xrpc.WithRequirements(scope.NeedRepo(collection, scope.ActionDelete))); err != nil {
 		return nil, err
 	}
 	return out.Commit, nil
@@ -283,12 +287,14 @@ type ApplyWritesResult struct {
 // permission). Of opts, Validate and SwapCommit apply.
 func (a *Agent) ApplyWrites(ctx context.Context, writes []Write, opts *WriteOptions) (*ApplyWritesResult, error) {
 	ws := make([]map[string]any, 0, len(writes))
+	needs := make([]scope.Requirement, 0, len(writes))
 	for i, w := range writes {
 		switch w.Action {
 		case "create", "update", "delete":
 		default:
 			return nil, fmt.Errorf("agent: write %d: action %q is not create, update or delete", i, w.Action)
 		}
+		needs = append(needs, scope.NeedRepo(w.Collection, w.Action))
 		m := map[string]any{"$type": "com.atproto.repo.applyWrites#" + w.Action, "collection": w.Collection}
 		if w.RKey != "" {
 			m["rkey"] = w.RKey
@@ -301,7 +307,7 @@ func (a *Agent) ApplyWrites(ctx context.Context, writes []Write, opts *WriteOpti
 	in := map[string]any{"repo": a.repoOrSelf(""), "writes": ws}
 	setCommon(in, opts.orZero())
 	var out ApplyWritesResult
-	if err := a.xc.Procedure(ctx, "com.atproto.repo.applyWrites", nil, in, &out); err != nil {
+	if err := a.xc.Procedure(ctx, "com.atproto.repo.applyWrites", nil, in, &out, xrpc.WithRequirements(needs...)); err != nil {
 		return nil, err
 	}
 	return &out, nil

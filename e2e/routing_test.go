@@ -12,6 +12,7 @@ import (
 
 	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/internal/testnet"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -99,8 +100,8 @@ func TestAppViewRoutingLikeTheTypeScriptClient(t *testing.T) {
 
 	// Bluesky's AppView, named on a network that cannot reach it: the old
 	// default, which made this call fail here.
-	err = a.XRPC().Query(ctx, "app.bsky.actor.getProfile", xrpc.Params{"actor": bob.DID}, nil, xrpc.WithProxy(xrpc.AppViewService))
-	if !errors.Is(err, xrpc.ErrNoService) || !strings.Contains(err.Error(), xrpc.AppViewService) || !strings.Contains(err.Error(), "name none and let the PDS use its default") {
+	err = a.XRPC().Query(ctx, "app.bsky.actor.getProfile", xrpc.Params{"actor": bob.DID}, nil, xrpc.WithProxy(scope.BskyAppView))
+	if !errors.Is(err, xrpc.ErrNoService) || !strings.Contains(err.Error(), scope.BskyAppView) || !strings.Contains(err.Error(), "name none and let the PDS use its default") {
 		t.Fatalf("Bluesky's AppView named: %v", err)
 	}
 	t.Logf("Bluesky's AppView named: %v", err)

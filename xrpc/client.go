@@ -17,16 +17,8 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth/auth"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/bluesky-social/indigo/atproto/syntax"
-)
-
-// Services of the Bluesky network that a PDS proxies to (atproto XRPC
-// spec, "Service Proxying").
-const (
-	// AppViewService is the Bluesky AppView, which answers app.bsky.*.
-	AppViewService = "did:web:api.bsky.app#bsky_appview"
-	// ChatService is the Bluesky chat service, which answers chat.bsky.*.
-	ChatService = "did:web:api.bsky.chat#bsky_chat"
 )
 
 // ProxyHeader is the request header that names the service a PDS
@@ -34,16 +26,16 @@ const (
 const ProxyHeader = "atproto-proxy"
 
 // DefaultServices returns the default routing of [Options.Services]:
-// chat.bsky.* to [ChatService], which a PDS cannot infer, and
+// chat.bsky.* to [scope.BskyChat], which a PDS cannot infer, and
 // app.bsky.actor.getPreferences and putPreferences to the PDS itself.
 // Other app.bsky.* methods have no entry: they are sent without an
 // atproto-proxy header, so that the PDS forwards them to the AppView it is
 // configured with, as the official TypeScript client (@atproto/api Agent)
-// does; see [Client] for the fallback to [AppViewService]. Everything
+// does; see [Client] for the fallback to [scope.BskyAppView]. Everything
 // else, com.atproto.* included, is PDS-local and carries no header.
 func DefaultServices() map[string]string {
 	return map[string]string{
-		"chat.bsky.":                    ChatService,
+		"chat.bsky.":                    scope.BskyChat,
 		"app.bsky.actor.getPreferences": "",
 		"app.bsky.actor.putPreferences": "",
 	}
@@ -51,7 +43,7 @@ func DefaultServices() map[string]string {
 
 // ProxyMemory remembers the PDSes that have no default AppView, found by
 // the fallback described at [Client]: app.bsky.* calls to them carry the
-// atproto-proxy header of [AppViewService] from the first try. Share one
+// atproto-proxy header of [scope.BskyAppView] from the first try. Share one
 // across the Clients of a program (Options.ProxyMemory) so that each PDS
 // costs the extra round trip once. The zero value is ready to use; it is
 // safe for concurrent use and holds at most 4,096 PDS origins (it starts
@@ -111,8 +103,9 @@ type Options struct {
 
 	// Authorizer pre-checks each call's permission (a write's repo
 	// permission, an upload's blob permission, a proxied call's rpc
-	// permission) before it is sent. Nil means [GrantedScope] of the
-	// session's granted scope; without a Session, no pre-check.
+	// permission) before it is sent. Nil means the granted scope of an
+	// Auth that implements auth.Permissions (scope.ParseGranted); without
+	// one, no pre-check.
 	Authorizer Authorizer
 	// NoPreCheck turns the pre-check off: every call is sent and the
 	// server decides.
@@ -142,14 +135,14 @@ type Options struct {
 //
 // Routing. A call that an Options.Services entry or [WithProxy] routes
 // carries exactly that header (or none, for ""). chat.bsky.* goes to
-// [ChatService] by default. Other app.bsky.* calls are sent without a
+// [scope.BskyChat] by default. Other app.bsky.* calls are sent without a
 // header, and the PDS forwards them to the AppView it is configured with
 // (the reference PDS's defaultService), as the official TypeScript client
 // does. When the PDS answers that it has no service for such a call — 400
 // "No service configured for …" (the reference PDS without an AppView), or
 // 404 or 501 (a PDS that does not forward without the header) — the call
 // is sent once more with the header of Bluesky's AppView
-// ([AppViewService]); when that works, the PDS is remembered
+// ([scope.BskyAppView]); when that works, the PDS is remembered
 // ([ProxyMemory]) and later app.bsky.* calls to it carry that header from
 // the start. A procedure with a streamed (io.Reader) body cannot be sent
 // twice and is not retried. When both fail, the error names both tries.
@@ -179,7 +172,7 @@ type Client struct {
 
 	mu          sync.Mutex
 	scopeSeen   string
-	scopeParsed *granted
+	scopeParsed scope.Set
 }
 
 // NewClient checks opts and returns a Client.
@@ -242,7 +235,7 @@ func CheckServiceRef(ref string) error {
 	did, id, ok := strings.Cut(ref, "#")
 	_, err := syntax.ParseDID(did)
 	if !ok || err != nil || id == "" || strings.ContainsAny(id, "# \t\r\n") {
-		return fmt.Errorf("xrpc: service reference %q is not of the form did:…#service_id (e.g. %s)", cleanText(ref), AppViewService)
+		return fmt.Errorf("xrpc: service reference %q is not of the form did:…#service_id (e.g. %s)", cleanText(ref), scope.BskyAppView)
 	}
 	return nil
 }
@@ -337,14 +330,25 @@ type call struct {
 	encoding   string
 	header     http.Header
 	respHeader *http.Header
+	needs      []scope.Requirement // from WithRequirements; nil: derived from the body
 }
 
 // WithProxy routes the call to service ("did#service_id") through the
 // PDS, overriding [Options.Services] and the default routing;
 // WithProxy("") sends the call to the PDS without an atproto-proxy header
-// and without the fallback to [AppViewService].
+// and without the fallback to [scope.BskyAppView].
 func WithProxy(service string) CallOption {
 	return func(c *call) { c.service, c.explicit = service, true }
+}
+
+// WithRequirements names the permissions a procedure needs (a record
+// write's repo permission, an upload's blob permission), for the
+// pre-check: a typed caller (package agent) knows them. Without it, they
+// are read from a JSON body of the PDS's repo methods and from an
+// upload's Content-Type. A proxied call's rpc permission is always
+// checked.
+func WithRequirements(reqs ...scope.Requirement) CallOption {
+	return func(c *call) { c.needs = append([]scope.Requirement{}, reqs...) }
 }
 
 // WithHeader adds a request header to the call.
@@ -429,14 +433,17 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 	// none.
 	byDefault := !cl.explicit && cl.service == "" && strings.HasPrefix(nsid, appViewDefault)
 	if byDefault && c.memory.needsHeader(host) {
-		cl.service, byDefault = AppViewService, false
+		cl.service, byDefault = scope.BskyAppView, false
 	}
-	reqs := bodyRequirements(nsid, body.encoding, body.json)
+	reqs := cl.needs
+	if reqs == nil {
+		reqs = bodyRequirements(nsid, body.encoding, body.json)
+	}
 	switch {
 	case cl.service != "":
-		reqs = append(reqs, RPCRequirement(nsid, cl.service))
+		reqs = append(reqs, scope.NeedRPC(nsid, cl.service))
 	case byDefault:
-		reqs = append(reqs, RPCRequirement(nsid, "")) // any audience: the PDS's AppView is unknown
+		reqs = append(reqs, scope.NeedRPC(nsid, "")) // any audience: the PDS's AppView is unknown
 	}
 	if err := c.check(nsid, reqs); err != nil {
 		return err
@@ -451,12 +458,12 @@ func (c *Client) do(ctx context.Context, method, nsid string, params Params, in,
 		return err
 	}
 	// The PDS has no default AppView: try Bluesky's, once.
-	cl.service = AppViewService
-	if cerr := c.check(nsid, []Requirement{RPCRequirement(nsid, AppViewService)}); cerr != nil {
+	cl.service = scope.BskyAppView
+	if cerr := c.check(nsid, []scope.Requirement{scope.NeedRPC(nsid, scope.BskyAppView)}); cerr != nil {
 		return fmt.Errorf("%w (the PDS has no default AppView: %s)", cerr, first.summary())
 	}
 	if err := c.send(ctx, method, nsid, target, cl, body, out); err != nil {
-		return fmt.Errorf("xrpc: %s: the PDS has no default AppView (%s), and through %s: %w", nsid, first.summary(), AppViewService, err)
+		return fmt.Errorf("xrpc: %s: the PDS has no default AppView (%s), and through %s: %w", nsid, first.summary(), scope.BskyAppView, err)
 	}
 	c.memory.remember(host)
 	return nil
@@ -517,9 +524,9 @@ func (c *Client) send(ctx context.Context, method, nsid, target string, cl call,
 // the granted permissions do not cover, and nil when all are covered or
 // the pre-check is off. Use it to fail fast before a multi-step operation
 // (upload images, then post) or to hide actions a session cannot take.
-func (c *Client) Check(reqs ...Requirement) error { return c.check("", reqs) }
+func (c *Client) Check(reqs ...scope.Requirement) error { return c.check("", reqs) }
 
-func (c *Client) check(nsid string, reqs []Requirement) error {
+func (c *Client) check(nsid string, reqs []scope.Requirement) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -546,11 +553,11 @@ func (c *Client) authorizer() Authorizer {
 	if !ok {
 		return nil
 	}
-	scope := p.Scope()
+	granted := p.Scope()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.scopeParsed == nil || c.scopeSeen != scope {
-		c.scopeParsed, c.scopeSeen = parseGranted(scope), scope
+	if c.scopeParsed == nil || c.scopeSeen != granted {
+		c.scopeParsed, c.scopeSeen = scope.ParseGranted(granted), granted
 	}
 	return c.scopeParsed
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/auth"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -99,8 +100,8 @@ func TestInvalidArguments(t *testing.T) {
 	for _, opts := range []xrpc.Options{
 		{},
 		{Auth: pds, Services: map[string]string{"app.bsky.": "api.bsky.app"}},
-		{Auth: pds, Services: map[string]string{"app..bsky.": xrpc.AppViewService}},
-		{Auth: pds, Services: map[string]string{"not an nsid": xrpc.AppViewService}},
+		{Auth: pds, Services: map[string]string{"app..bsky.": scope.BskyAppView}},
+		{Auth: pds, Services: map[string]string{"not an nsid": scope.BskyAppView}},
 	} {
 		if _, err := xrpc.NewClient(opts); err == nil {
 			t.Errorf("NewClient(%+v) accepted", opts)
@@ -165,16 +166,16 @@ func TestProxyHeaderPerNSID(t *testing.T) {
 		{c, "app.bsky.feed.getTimeline", nil, ""},
 		{c, "app.bsky.actor.getPreferences", nil, ""},
 		{c, "app.bsky.actor.putPreferences", nil, ""},
-		{c, "chat.bsky.convo.listConvos", nil, xrpc.ChatService},
+		{c, "chat.bsky.convo.listConvos", nil, scope.BskyChat},
 		{c, "com.example.thing", nil, "did:web:svc.example#example"},
 		{c, "com.example.local.method", nil, ""},
 		{c, "tools.ozone.moderation.queryEvents", nil, ""},
 		{c, "com.atproto.moderation.createReport", []xrpc.CallOption{xrpc.WithProxy("did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler")}, "did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler"},
 		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithProxy("")}, ""},
-		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithProxy(xrpc.AppViewService)}, xrpc.AppViewService},
+		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithProxy(scope.BskyAppView)}, scope.BskyAppView},
 		{c, "app.bsky.actor.getProfile", []xrpc.CallOption{xrpc.WithHeader("atproto-proxy", "did:web:evil#x")}, ""},
 		{custom, "app.bsky.feed.getAuthorFeed", nil, "did:web:appview.test#bsky_appview"},
-		{custom, "chat.bsky.convo.listConvos", nil, xrpc.ChatService},
+		{custom, "chat.bsky.convo.listConvos", nil, scope.BskyChat},
 		{custom, "com.atproto.repo.listRecords", []xrpc.CallOption{xrpc.WithHeader("atproto-proxy", "did:web:evil#x")}, ""},
 	} {
 		if got := tc.c.Service(tc.nsid); len(tc.opts) == 0 && got != tc.want {
@@ -311,9 +312,9 @@ func TestNoService(t *testing.T) {
 		})
 	}
 	e.net.UpdateTamper(func(t *atoauthtest.Tamper) { t.ServiceUnreachable = true })
-	err := e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.getTimeline", nil, nil, xrpc.WithProxy(xrpc.AppViewService))
+	err := e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.getTimeline", nil, nil, xrpc.WithProxy(scope.BskyAppView))
 	var xe *xrpc.Error
-	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.StatusCode != http.StatusBadGateway || xe.Service != xrpc.AppViewService ||
+	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.StatusCode != http.StatusBadGateway || xe.Service != scope.BskyAppView ||
 		!strings.Contains(err.Error(), "could not reach the service") {
 		t.Fatalf("unreachable AppView: %v", err)
 	}
@@ -358,7 +359,7 @@ func TestScopePreCheck(t *testing.T) {
 			map[string]any{"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": "abc", "value": post("y")},
 		}}, nil, "repo:app.bsky.feed.post?action=update"},
 		{"com.atproto.repo.uploadBlob", http.MethodPost, strings.NewReader("just text"), []xrpc.CallOption{xrpc.WithEncoding("text/plain")}, "blob:text/plain"},
-		{"app.bsky.actor.getProfile", http.MethodGet, nil, []xrpc.CallOption{xrpc.WithProxy(xrpc.AppViewService)}, "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
+		{"app.bsky.actor.getProfile", http.MethodGet, nil, []xrpc.CallOption{xrpc.WithProxy(scope.BskyAppView)}, "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
 	} {
 		call := func(c *xrpc.Client) error {
 			if tc.method == http.MethodGet {
@@ -394,7 +395,7 @@ func TestScopePreCheck(t *testing.T) {
 	}
 
 	// A custom Authorizer replaces the granted-scope check.
-	deny := e.xrpc(xrpc.Options{Authorizer: xrpc.AuthorizerFunc(func(r xrpc.Requirement) bool { return r.Resource != "repo" })})
+	deny := e.xrpc(xrpc.Options{Authorizer: xrpc.AuthorizerFunc(func(r scope.Requirement) bool { return r.Resource != "repo" })})
 	err := deny.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("no")}, nil)
 	if !errors.Is(err, atoauth.ErrScopeMissing) {
 		t.Fatalf("custom authorizer: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/internal/safetext"
+	"github.com/atoauth/atoauth/scope"
 )
 
 // Sentinel errors. A failed call returns an *[Error] (or a
@@ -248,7 +249,7 @@ func (e *Error) Hint() string {
 		switch {
 		case strings.HasPrefix(e.Message, "No service configured for"):
 			return "the PDS has no default service for this method and the call named none: route it with the atproto-proxy header (Options.Services or WithProxy; --appview or ATOAUTH_APPVIEW on the command line)"
-		case e.Service == AppViewService && (e.Name == "InvalidRequest" || e.StatusCode == http.StatusInternalServerError):
+		case e.Service == scope.BskyAppView && (e.Name == "InvalidRequest" || e.StatusCode == http.StatusInternalServerError):
 			return "the PDS cannot resolve Bluesky's AppView (a network of its own?): name the network's AppView (Options.Services, --appview, ATOAUTH_APPVIEW), or name none and let the PDS use its default"
 		case e.Name == "InvalidRequest":
 			return "the PDS could not resolve the service named in the atproto-proxy header: check its DID and #service id"

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/atoauth/atoauth/auth"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 	appbsky "github.com/bluesky-social/indigo/api/bsky"
 )
@@ -98,7 +99,7 @@ func ExampleScopeMissingError() {
 
 	c, err := xrpc.NewClient(xrpc.Options{
 		Auth:       mustPublic(pds.URL),
-		Authorizer: xrpc.GrantedScope("atproto repo:app.bsky.feed.post?action=create blob:image/*"),
+		Authorizer: scope.ParseGranted("atproto repo:app.bsky.feed.post?action=create blob:image/*"),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -113,21 +114,6 @@ func ExampleScopeMissingError() {
 	// Output:
 	// true true
 	// repo:app.bsky.actor.profile?action=create
-}
-
-func ExampleGrantedScope() {
-	granted := xrpc.GrantedScope("atproto repo:app.bsky.feed.post?action=create blob:image/* rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview")
-	fmt.Println(granted.Allows(xrpc.RepoRequirement("app.bsky.feed.post", "create")))
-	fmt.Println(granted.Allows(xrpc.RepoRequirement("app.bsky.feed.post", "delete")))
-	fmt.Println(granted.Allows(xrpc.BlobRequirement("image/webp")))
-	fmt.Println(granted.Allows(xrpc.RPCRequirement("app.bsky.actor.getProfile", xrpc.AppViewService)))
-	fmt.Println(xrpc.GrantedScope("atproto transition:generic").Allows(xrpc.RPCRequirement("chat.bsky.convo.listConvos", xrpc.ChatService)))
-	// Output:
-	// true
-	// false
-	// true
-	// true
-	// false
 }
 
 // mustPublic is auth.Public for an example.

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/atoauth/atoauth/internal/safetext"
+	"github.com/atoauth/atoauth/scope"
 )
 
 // maxCleanText is the longest text cleanText returns: 300 bytes and "…".
@@ -159,7 +160,7 @@ func FuzzResponseError(f *testing.F) {
 		}
 		service := ""
 		if proxied {
-			service = AppViewService
+			service = scope.BskyAppView
 		}
 		resp := &http.Response{StatusCode: status, Header: fuzzHeader(www, limit, remaining, reset, policy, retryAfter)}
 		err := responseError("com.atproto.repo.getRecord", service, resp, body, now)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -45,7 +46,7 @@ func TestAppViewOfAnotherNetwork(t *testing.T) {
 		t.Fatalf("named AppView: %v", err)
 	}
 	// Naming Bluesky's AppView on this network fails, with a hint that fits.
-	err := e.getProfile(c, xrpc.WithProxy(xrpc.AppViewService))
+	err := e.getProfile(c, xrpc.WithProxy(scope.BskyAppView))
 	if !errors.Is(err, xrpc.ErrNoService) || !strings.Contains(err.Error(), "name none and let the PDS use its default") {
 		t.Fatalf("Bluesky's AppView named on another network: %v", err)
 	}
@@ -87,10 +88,10 @@ func TestFallbackFailsNamesBothTries(t *testing.T) {
 	c := e.xrpc(xrpc.Options{})
 	err := e.getProfile(c)
 	var xe *xrpc.Error
-	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.Service != xrpc.AppViewService {
+	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.Service != scope.BskyAppView {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"the PDS has no default AppView", "No service configured for app.bsky.actor.getProfile", "through " + xrpc.AppViewService, "could not resolve proxy did"} {
+	for _, want := range []string{"the PDS has no default AppView", "No service configured for app.bsky.actor.getProfile", "through " + scope.BskyAppView, "could not resolve proxy did"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q: %v", want, err)
 		}

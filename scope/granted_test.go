@@ -1,23 +1,25 @@
-package xrpc_test
+package scope_test
 
 import (
 	"testing"
 
-	"github.com/atoauth/atoauth/xrpc"
+	"github.com/atoauth/atoauth/scope"
 )
 
+// The one permission rule (Set.Allows), as the xrpc pre-check,
+// Session.Can and the fake PDS use it.
 func TestGrantedScope(t *testing.T) {
 	const appview = "did:web:api.bsky.app#bsky_appview"
-	post := func(action string) xrpc.Requirement { return xrpc.RepoRequirement("app.bsky.feed.post", action) }
-	profile := xrpc.RepoRequirement("app.bsky.actor.profile", "update")
-	png := xrpc.BlobRequirement("image/png")
-	mp4 := xrpc.BlobRequirement("video/mp4")
-	getProfile := xrpc.RPCRequirement("app.bsky.actor.getProfile", appview)
-	listConvos := xrpc.RPCRequirement("chat.bsky.convo.listConvos", "did:web:api.bsky.chat#bsky_chat")
+	post := func(action string) scope.Requirement { return scope.NeedRepo("app.bsky.feed.post", action) }
+	profile := scope.NeedRepo("app.bsky.actor.profile", "update")
+	png := scope.NeedBlob("image/png")
+	mp4 := scope.NeedBlob("video/mp4")
+	getProfile := scope.NeedRPC("app.bsky.actor.getProfile", appview)
+	listConvos := scope.NeedRPC("chat.bsky.convo.listConvos", "did:web:api.bsky.chat#bsky_chat")
 
 	for _, tc := range []struct {
 		scope string
-		req   xrpc.Requirement
+		req   scope.Requirement
 		want  bool
 	}{
 		{"atproto", post("create"), false},
@@ -60,13 +62,13 @@ func TestGrantedScope(t *testing.T) {
 		{"atproto blob?accept=video/*&accept=image/png", mp4, true},
 		{"atproto blob:IMAGE/*", png, false},                     // case-sensitive, as the reference PDS matches
 		{"atproto blob:image/png?accept=image/jpeg", png, false}, // positional and named: invalid
-		{"atproto blob:image/svg+xml", xrpc.BlobRequirement("image/svg+xml"), true},
+		{"atproto blob:image/svg+xml", scope.NeedBlob("image/svg+xml"), true},
 		// The rest of the grammar (scope package): account:, identity:, include:.
-		{"atproto account:email?action=manage", xrpc.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
-		{"atproto transition:email", xrpc.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
-		{"atproto identity:*", xrpc.Requirement{Resource: "identity", Attr: "handle"}, true},
-		{"atproto include:app.bsky.authFullApp", xrpc.Requirement{Resource: "identity", Attr: "handle"}, false},
-		{"atproto include:app.bsky.authFullApp", xrpc.RepoRequirement("app.bskyx.feed.post", "create"), false},
+		{"atproto account:email?action=manage", scope.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
+		{"atproto transition:email", scope.Requirement{Resource: "account", Attr: "email", Action: "read"}, true},
+		{"atproto identity:*", scope.Requirement{Resource: "identity", Attr: "handle"}, true},
+		{"atproto include:app.bsky.authFullApp", scope.Requirement{Resource: "identity", Attr: "handle"}, false},
+		{"atproto include:app.bsky.authFullApp", scope.NeedRepo("app.bskyx.feed.post", "create"), false},
 		{"atproto blob:image", png, false},
 
 		{"atproto rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview", getProfile, true},
@@ -79,36 +81,38 @@ func TestGrantedScope(t *testing.T) {
 		{"atproto rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app", getProfile, false},
 		{"atproto rpc?lxm=app.bsky.feed.getTimeline&lxm=app.bsky.actor.getProfile&aud=did:web:api.bsky.app%23bsky_appview", getProfile, true},
 		{"atproto rpc:chat.bsky.convo.listConvos?aud=*", listConvos, true},
-		// An unexpanded permission set: the most it could grant, never more.
-		{"atproto include:app.bsky.authFullApp?aud=did:web:api.bsky.app%23bsky_appview", getProfile, true},
-		{"atproto include:app.bsky.authFullApp", post("delete"), true},
+		// An unexpanded permission set grants nothing: the authorization
+		// server expands it before it issues a token, and the reference
+		// PDS ignores an include: left in one.
+		{"atproto include:app.bsky.authFullApp?aud=did:web:api.bsky.app%23bsky_appview", getProfile, false},
+		{"atproto include:app.bsky.authFullApp", post("delete"), false},
 		{"atproto include:app.bsky.authFullApp", png, false},
 		{"atproto include:app.bsky.authFullApp", listConvos, false},
 		{"atproto include:com.example.authBasic", post("create"), false},
 		{"atproto account:email identity:handle", post("create"), false},
 	} {
-		if got := xrpc.GrantedScope(tc.scope).Allows(tc.req); got != tc.want {
-			t.Errorf("GrantedScope(%q).Allows(%s) = %v, want %v", tc.scope, tc.req, got, tc.want)
+		if got := scope.ParseGranted(tc.scope).Allows(tc.req); got != tc.want {
+			t.Errorf("ParseGranted(%q).Allows(%s) = %v, want %v", tc.scope, tc.req, got, tc.want)
 		}
 	}
 }
 
 func TestRequirementString(t *testing.T) {
 	for _, tc := range []struct {
-		r    xrpc.Requirement
+		r    scope.Requirement
 		want string
 	}{
-		{xrpc.RepoRequirement("app.bsky.feed.post", "create"), "repo:app.bsky.feed.post?action=create"},
-		{xrpc.BlobRequirement("image/png"), "blob:image/png"},
-		{xrpc.RPCRequirement("app.bsky.actor.getProfile", xrpc.AppViewService), "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
-		{xrpc.RPCRequirement("com.example.x", "did:web:a.example#c&d+e"), "rpc:com.example.x?aud=did:web:a.example%23c%26d%2Be"},
-		{xrpc.Requirement{Resource: "account", Attr: "email", Action: "manage"}, "account:email?action=manage"},
+		{scope.NeedRepo("app.bsky.feed.post", "create"), "repo:app.bsky.feed.post?action=create"},
+		{scope.NeedBlob("image/png"), "blob:image/png"},
+		{scope.NeedRPC("app.bsky.actor.getProfile", scope.BskyAppView), "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview"},
+		{scope.NeedRPC("com.example.x", "did:web:a.example#c&d+e"), "rpc:com.example.x?aud=did:web:a.example%23c%26d%2Be"},
+		{scope.Requirement{Resource: "account", Attr: "email", Action: "manage"}, "account:email?action=manage"},
 	} {
 		if got := tc.r.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
 		}
 		// A requirement, written as a permission, grants itself.
-		if !xrpc.GrantedScope("atproto " + tc.want).Allows(tc.r) {
+		if !scope.ParseGranted("atproto " + tc.want).Allows(tc.r) {
 			t.Errorf("%s does not grant itself", tc.want)
 		}
 	}
