@@ -1,6 +1,9 @@
 package dpop
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // MaxNonceLen is the longest nonce [NonceCache] accepts, in bytes.
 const MaxNonceLen = 1024
@@ -18,8 +21,17 @@ const maxOrigins = 1024
 // use. Share one between Transports (for example all sessions of a client)
 // to let them share nonces.
 type NonceCache struct {
+	// Clock dates the nonces stored, for [NonceCache.Fresh]; nil means
+	// time.Now. Set it before first use.
+	Clock func() time.Time
+
 	mu     sync.RWMutex
-	nonces map[string]string
+	nonces map[string]storedNonce
+}
+
+type storedNonce struct {
+	nonce string
+	at    time.Time
 }
 
 // Get returns the latest nonce stored for origin, or "".
@@ -29,7 +41,30 @@ func (c *NonceCache) Get(origin string) string {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.nonces[origin]
+	return c.nonces[origin].nonce
+}
+
+// Fresh tells whether a nonce of origin was stored (by a response that
+// carried one) less than maxAge ago. Servers rotate nonces (the reference
+// authorization server accepts one for 2 to 3 minutes), so a client that
+// must not be asked for a new one — a refresh, which the reference server
+// may spend before it checks the nonce — can first make sure it holds a
+// fresh one.
+func (c *NonceCache) Fresh(origin string, maxAge time.Duration) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	n, ok := c.nonces[origin]
+	c.mu.RUnlock()
+	return ok && c.now().Sub(n.at) < maxAge
+}
+
+func (c *NonceCache) now() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
+	}
+	return time.Now()
 }
 
 // Set stores nonce as the latest nonce for origin. It ignores an empty
@@ -40,10 +75,11 @@ func (c *NonceCache) Set(origin, nonce string) {
 	if c == nil || origin == "" || !validNonce(nonce) {
 		return
 	}
+	at := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.nonces == nil {
-		c.nonces = make(map[string]string)
+		c.nonces = make(map[string]storedNonce)
 	}
 	if _, ok := c.nonces[origin]; !ok && len(c.nonces) >= maxOrigins {
 		for o := range c.nonces {
@@ -51,7 +87,7 @@ func (c *NonceCache) Set(origin, nonce string) {
 			break
 		}
 	}
-	c.nonces[origin] = nonce
+	c.nonces[origin] = storedNonce{nonce: nonce, at: at}
 }
 
 // validNonce reports whether s is 1*NQCHAR of at most MaxNonceLen bytes

@@ -245,11 +245,24 @@ func (c *call) send(body io.ReadCloser) (*http.Response, sentProof, error) {
 // prepareBody returns the body for the first attempt and arranges for
 // c.getBody to replay it, buffering it when the request has no GetBody.
 func (c *call) prepareBody() (io.ReadCloser, error) {
-	req := c.req
-	c.contentLength = req.ContentLength
-	c.getBody = req.GetBody
+	req, err := Replayable(c.req)
+	if err != nil {
+		return nil, err
+	}
+	c.contentLength, c.getBody = req.ContentLength, req.GetBody
+	return req.Body, nil
+}
+
+// Replayable returns req ready to be sent more than once, as a retry after
+// a nonce challenge or a token refresh needs: a request with a body but no
+// GetBody gets its body buffered (at most MaxBufferedBody bytes; a larger
+// one fails with a *[BodyTooLargeError] and is closed) into a copy of req
+// whose GetBody gives it again. A request without a body, or with
+// GetBody, is returned as it is. Every layer that may send a request again
+// uses it, so a body is buffered once.
+func Replayable(req *http.Request) (*http.Request, error) {
 	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
-		return req.Body, nil
+		return req, nil
 	}
 	if req.ContentLength > MaxBufferedBody {
 		_ = req.Body.Close()
@@ -268,15 +281,17 @@ func (c *call) prepareBody() (io.ReadCloser, error) {
 		return nil, &BodyTooLargeError{Limit: MaxBufferedBody}
 	}
 	data := buf.Bytes()
-	if c.contentLength <= 0 {
-		c.contentLength = int64(len(data))
+	r := req.Clone(req.Context())
+	if r.ContentLength <= 0 {
+		r.ContentLength = int64(len(data))
 	}
-	if len(data) == 0 && c.contentLength == 0 {
-		c.getBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	if len(data) == 0 {
+		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	} else {
-		c.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	}
-	return c.getBody()
+	r.Body, _ = r.GetBody()
+	return r, nil
 }
 
 // replayBody returns the body for the retry.

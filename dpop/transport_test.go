@@ -622,3 +622,26 @@ func TestTransportAthOnlyForDPoPAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// Replayable buffers a body once: a request that already has GetBody is
+// returned as it is, so a second layer does not buffer it again.
+func TestReplayable(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodPost, "https://pds.example.com/x", io.NopCloser(strings.NewReader("hello")))
+	r, err := dpop.Replayable(req)
+	if err != nil || r.GetBody == nil || r.ContentLength != 5 {
+		t.Fatalf("%v %v %d", err, r.GetBody != nil, r.ContentLength)
+	}
+	for range 2 {
+		b, _ := r.GetBody()
+		if got, _ := io.ReadAll(b); string(got) != "hello" {
+			t.Fatalf("replayed %q", got)
+		}
+	}
+	if again, _ := dpop.Replayable(r); again != r {
+		t.Fatal("a replayable request was buffered again")
+	}
+	big, _ := http.NewRequest(http.MethodPost, "https://pds.example.com/x", &zeros{})
+	if _, err := dpop.Replayable(big); !errors.Is(err, dpop.ErrBodyTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/internal/safetext"
 	"github.com/atoauth/atoauth/safehttp"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -60,10 +61,6 @@ type Options struct {
 
 // maxAnswer caps the server's answers to session calls.
 const maxAnswer = 64 << 10
-
-// maxReplayBody caps a request body buffered so that it can be sent again
-// after a refresh.
-const maxReplayBody = 64 << 20
 
 // Login signs in as identifier (a handle or a DID) with an app password.
 // The password is sent to the account's PDS only, and kept nowhere.
@@ -328,18 +325,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !chainAt(req, s.host) {
 		return t.baseTransport().RoundTrip(req)
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		buf, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) > maxReplayBody {
-			return nil, errors.New("password: request body too large to buffer for a retry; set Request.GetBody")
-		}
-		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(buf))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	req, err := dpop.Replayable(req) // sent again after a refresh
+	if err != nil {
+		return nil, err
 	}
 	ctx := req.Context()
 	access := s.current().Access
