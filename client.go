@@ -326,8 +326,9 @@ type CallbackOptions struct {
 	State string
 	// Replace, when set, is the id of a session the new one replaces, as
 	// after [Session.StepUp]: the new session must be for the same account
-	// (else ErrIdentityMismatch, and the new tokens are revoked), takes
-	// over the old id, and the old tokens are revoked.
+	// (else ErrIdentityMismatch, and the new tokens are revoked) and the
+	// old one made by this client (else ErrOtherClient), takes over the
+	// old id, and the old tokens are revoked.
 	Replace string
 }
 
@@ -395,6 +396,7 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 		ID:                 randomToken(32),
 		DPoPKey:            req.DPoPKey,
 		ClientKeyID:        req.ClientKeyID,
+		ClientID:           c.md.ClientID,
 		Issuer:             as.Issuer,
 		TokenEndpoint:      as.TokenEndpoint,
 		RevocationEndpoint: as.RevocationEndpoint,
@@ -516,6 +518,11 @@ func (c *Client) acceptToken(ctx context.Context, data *SessionData, tok *tokenR
 		data.ExpiresAt = c.cfg.Clock().Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
 	data.UpdatedAt = c.cfg.Clock()
+	if data.ClientID == "" {
+		// A session stored before ClientID was recorded is adopted by the
+		// client that refreshes it (see Client.Session).
+		data.ClientID = c.md.ClientID
+	}
 	return nil
 }
 

@@ -44,7 +44,7 @@ func newEnvWith(t *testing.T, nopts atoauthtest.Options, opts ...envOption) *env
 	n := atoauthtest.NewNetwork(t, nopts)
 	e := &env{t: t, net: n, logs: &bytes.Buffer{}}
 	e.alice = n.CreateAccount("alice.test")
-	cfg := atoauth.LoopbackConfig(8080, "/callback", "atproto transition:generic")
+	cfg := atoauth.LoopbackConfig("atproto transition:generic")
 	cfg.PLCURL = n.PLC.URL
 	cfg.HandleResolver = n.PDS.URL
 	cfg.AllowInsecureDevelopment = true
@@ -99,10 +99,9 @@ func (e *env) authorize(identifier string, account syntax.DID, opts ...atoauthte
 // with e.client (no nonces, no refresh coordination).
 func (e *env) otherProcess(store atoauth.Store) *atoauth.Client {
 	e.t.Helper()
-	c, err := atoauth.NewClient(atoauth.Config{
-		RedirectURIs: []string{"http://127.0.0.1:8080/callback"}, Scope: "atproto transition:generic",
-		PLCURL: e.net.PLC.URL, HandleResolver: e.net.PDS.URL, AllowInsecureDevelopment: true, Store: store,
-	})
+	cfg := atoauth.LoopbackConfig("atproto transition:generic")
+	cfg.PLCURL, cfg.HandleResolver, cfg.AllowInsecureDevelopment, cfg.Store = e.net.PLC.URL, e.net.PDS.URL, true, store
+	c, err := atoauth.NewClient(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

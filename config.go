@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +33,9 @@ type Config struct {
 	// StartOptions.RedirectURI names another. Web clients need https URIs;
 	// native clients a custom scheme that is the reversed client_id host
 	// ("com.example.app:/callback") or https on the client_id origin;
-	// loopback clients http://127.0.0.1:<port>/… or http://[::1]:<port>/….
+	// loopback clients http://127.0.0.1/… or http://[::1]/…, where a port,
+	// if given, does not count: each login may name its own (see
+	// LoopbackConfig).
 	RedirectURIs []string
 
 	// Scope lists, space-separated, every scope the client may ever ask
@@ -104,24 +105,6 @@ type Config struct {
 
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
-}
-
-// LoopbackConfig returns a Config for a loopback development client whose
-// redirect URI is http://127.0.0.1:<port><path> (path defaults to
-// "/callback") and whose scope is scope ("atproto" when empty). Such a
-// client needs no hosting; the authorization server treats it as a public
-// native client, so sessions are short.
-func LoopbackConfig(port int, path, scope string) Config {
-	if path == "" {
-		path = "/callback"
-	}
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	return Config{
-		RedirectURIs: []string{"http://127.0.0.1:" + strconv.Itoa(port) + path},
-		Scope:        scope,
-	}
 }
 
 // ClientMetadata is the client metadata document (RFC 7591 §2 and the

@@ -24,7 +24,7 @@ func mustKey(t testing.TB, kid string) *jwk.Key {
 }
 
 func TestLoopbackClientID(t *testing.T) {
-	c, err := NewClient(LoopbackConfig(8080, "", "atproto transition:generic"))
+	c, err := NewClient(LoopbackConfig("atproto transition:generic"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestLoopbackClientID(t *testing.T) {
 		t.Fatalf("client_id %q: want http://localhost with no port or path", id)
 	}
 	q := u.Query()
-	if got := q["redirect_uri"]; len(got) != 1 || got[0] != "http://127.0.0.1:8080/callback" {
+	if got := q["redirect_uri"]; len(got) != 1 || got[0] != "http://127.0.0.1/callback" {
 		t.Errorf("redirect_uri = %v", got)
 	}
 	if got := q.Get("scope"); got != "atproto transition:generic" {
@@ -52,7 +52,7 @@ func TestLoopbackClientID(t *testing.T) {
 	}
 
 	// Default scope is atproto.
-	c, err = NewClient(LoopbackConfig(9, "/cb", ""))
+	c, err = NewClient(LoopbackConfig(""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,26 @@ import (
 )
 
 // A loopback development client needs no hosting: its client_id carries
-// its redirect URI and scope.
+// its redirect URI and scope. The redirect URI has no port: each login
+// names the port it listens on.
 func ExampleLoopbackConfig() {
-	client, err := atoauth.NewClient(atoauth.LoopbackConfig(8080, "/callback", "atproto transition:generic"))
+	client, err := atoauth.NewClient(atoauth.LoopbackConfig("atproto transition:generic"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(client.ClientID())
-	// Output: http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fcallback&scope=atproto+transition%3Ageneric
+	// auth, err := client.Start(ctx, "alice.example.com", &atoauth.StartOptions{RedirectURI: "http://127.0.0.1:54321/callback"})
+	// Output: http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto+transition%3Ageneric
+}
+
+// The client of a stored session is rebuilt from the session's ClientID.
+func ExampleParseLoopbackClientID() {
+	cfg, err := atoauth.ParseLoopbackClientID("http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto+transition%3Ageneric")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q %q\n", cfg.RedirectURIs, cfg.Scope)
+	// Output: ["http://127.0.0.1/callback"] "atproto transition:generic"
 }
 
 // A confidential web client serves its metadata document and public keys

@@ -47,6 +47,7 @@ type SessionInfo struct {
 	Scope       string
 	ExpiresAt   time.Time
 	ClientKeyID string
+	ClientID    string // see SessionData.ClientID
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -54,7 +55,7 @@ type SessionInfo struct {
 func infoOf(d *SessionData) SessionInfo {
 	return SessionInfo{
 		ID: d.ID, DID: d.DID, Handle: d.Handle, PDS: d.PDS, Issuer: d.Issuer, Scope: d.Scope,
-		ExpiresAt: d.ExpiresAt, ClientKeyID: d.ClientKeyID, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		ExpiresAt: d.ExpiresAt, ClientKeyID: d.ClientKeyID, ClientID: d.ClientID, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 }
 
@@ -65,7 +66,8 @@ func (c *Client) newSession(d *SessionData) *Session {
 }
 
 // Session loads the session with the given id from the store. It returns
-// ErrSessionNotFound when there is none.
+// ErrSessionNotFound when there is none, and an *OtherClientError
+// (ErrOtherClient) when another client created it.
 func (c *Client) Session(ctx context.Context, id string) (*Session, error) {
 	d, err := c.store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -74,26 +76,35 @@ func (c *Client) Session(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("atoauth: loading session: %w", err)
 	}
+	if err := c.checkClient(d); err != nil {
+		return nil, err
+	}
 	return c.newSession(d), nil
 }
 
 // Sessions lists the stored sessions of did (all sessions when did is
-// empty), oldest first.
+// empty), oldest first: those this client can use, leaving out the ones
+// another client created (see ErrOtherClient; Store().ListSessions lists
+// every session).
 func (c *Client) Sessions(ctx context.Context, did syntax.DID) ([]SessionInfo, error) {
 	list, err := c.store.ListSessions(ctx, did)
 	if err != nil {
 		return nil, fmt.Errorf("atoauth: listing sessions: %w", err)
 	}
-	out := make([]SessionInfo, len(list))
-	for i, d := range list {
-		out[i] = infoOf(d)
+	out := make([]SessionInfo, 0, len(list))
+	for _, d := range list {
+		if c.owns(d) {
+			out = append(out, infoOf(d))
+		}
 	}
 	return out, nil
 }
 
 // Logout revokes the session's tokens at the authorization server (RFC
 // 7009) and deletes the session. The session is deleted even when the
-// revocation fails; the returned error then says so.
+// revocation fails; the returned error then says so. A session another
+// client created is left alone (*OtherClientError): this client could not
+// revoke its tokens. Store().DeleteSession forgets it without revoking.
 func (c *Client) Logout(ctx context.Context, id string) error {
 	d, err := c.store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -101,6 +112,9 @@ func (c *Client) Logout(ctx context.Context, id string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("atoauth: loading session: %w", err)
+	}
+	if err := c.checkClient(d); err != nil {
+		return err
 	}
 	var revokeErr error
 	if d.RevocationEndpoint != "" {

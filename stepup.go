@@ -64,6 +64,9 @@ func (c *Client) replaceable(ctx context.Context, id string, data *SessionData) 
 	if err != nil {
 		return nil, fmt.Errorf("atoauth: loading the session to replace: %w", err)
 	}
+	if err := c.checkClient(old); err != nil {
+		return nil, fmt.Errorf("%w (the new tokens were revoked)", err)
+	}
 	if old.DID != data.DID {
 		return nil, fmt.Errorf("%w: the step-up login signed in %s, the session to replace is %s (the new tokens were revoked)", ErrIdentityMismatch, data.DID, old.DID)
 	}

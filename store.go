@@ -116,6 +116,10 @@ type SessionData struct {
 
 	DPoPKey     *jwk.Key // bound to the tokens for the session's whole life
 	ClientKeyID string   // kid of the client assertion key, "" for public clients
+	// ClientID is the client_id of the client that created the session,
+	// which its tokens are bound to (see ErrOtherClient); "" for a session
+	// stored before atoauth recorded it, until its next refresh.
+	ClientID string
 
 	CreatedAt time.Time
 	// UpdatedAt is when the current tokens were issued (at sign-in or the
@@ -157,9 +161,10 @@ func (s SessionData) MarshalJSON() ([]byte, error) {
 		Scope       string        `json:"scope"`
 		ExpiresAt   time.Time     `json:"expiresAt"`
 		ClientKeyID string        `json:"clientKeyId,omitempty"`
+		ClientID    string        `json:"clientId,omitempty"`
 		CreatedAt   time.Time     `json:"createdAt"`
 		UpdatedAt   time.Time     `json:"updatedAt"`
-	}{shortID(s.ID), s.DID, s.Handle, s.PDS, s.Issuer, s.Scope, s.ExpiresAt, s.ClientKeyID, s.CreatedAt, s.UpdatedAt})
+	}{shortID(s.ID), s.DID, s.Handle, s.PDS, s.Issuer, s.Scope, s.ExpiresAt, s.ClientKeyID, s.ClientID, s.CreatedAt, s.UpdatedAt})
 }
 
 // clone returns a copy; the key is immutable and shared.

@@ -19,7 +19,7 @@ import (
 func signIn(n *atoauthtest.Network, scope string) *atoauth.Session {
 	ctx := context.Background()
 	alice := n.CreateAccount("alice.test")
-	cfg := atoauth.LoopbackConfig(8080, "/callback", scope)
+	cfg := atoauth.LoopbackConfig(scope)
 	cfg.PLCURL, cfg.HandleResolver, cfg.AllowInsecureDevelopment = n.PLC.URL, n.PDS.URL, true
 	client, err := atoauth.NewClient(cfg)
 	if err != nil {

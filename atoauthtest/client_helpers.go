@@ -13,7 +13,7 @@ import (
 // and the development switch that its plain-http loopback servers need.
 // Add a Store, a Logger or keys as the test requires.
 func (n *Network) ClientConfig(scope string) atoauth.Config {
-	cfg := atoauth.LoopbackConfig(8080, "/callback", scope)
+	cfg := atoauth.LoopbackConfig(scope)
 	cfg.PLCURL = n.PLC.URL
 	cfg.HandleResolver = n.PDS.URL
 	cfg.AllowInsecureDevelopment = true

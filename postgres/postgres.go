@@ -276,13 +276,13 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (*atoauth.
 }
 
 const sessionColumns = `id_hash, id, did, handle, pds, issuer, token_endpoint, revocation_endpoint, scope,
-	key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at`
+	key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at, client_id`
 
 func scanSession(row pgx.Row) (*sqlstore.SessionRow, error) {
 	var r sqlstore.SessionRow
 	var expires, created, updated *time.Time
 	if err := row.Scan(&r.Key, &r.ID, &r.DID, &r.Handle, &r.PDS, &r.Issuer, &r.TokenEndpoint, &r.RevocationEndpoint, &r.Scope,
-		&r.KeyID, &r.AccessToken, &r.RefreshToken, &r.DPoPKey, &expires, &r.ClientKeyID, &created, &updated); err != nil {
+		&r.KeyID, &r.AccessToken, &r.RefreshToken, &r.DPoPKey, &expires, &r.ClientKeyID, &created, &updated, &r.ClientID); err != nil {
 		return nil, err
 	}
 	r.ExpiresAt, r.CreatedAt, r.UpdatedAt = fromTstz(expires), fromTstz(created), fromTstz(updated)
@@ -312,16 +312,17 @@ func (s *Store) SaveSession(ctx context.Context, d *atoauth.SessionData) error {
 		return fmt.Errorf("postgres: saving a session: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO atoauth_sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (id_hash) DO UPDATE SET
 			id = EXCLUDED.id, did = EXCLUDED.did, handle = EXCLUDED.handle, pds = EXCLUDED.pds, issuer = EXCLUDED.issuer,
 			token_endpoint = EXCLUDED.token_endpoint, revocation_endpoint = EXCLUDED.revocation_endpoint,
 			scope = EXCLUDED.scope, key_id = EXCLUDED.key_id, access_token = EXCLUDED.access_token,
 			refresh_token = EXCLUDED.refresh_token, dpop_key = EXCLUDED.dpop_key, expires_at = EXCLUDED.expires_at,
-			client_key_id = EXCLUDED.client_key_id, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+			client_key_id = EXCLUDED.client_key_id, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+			client_id = EXCLUDED.client_id`,
 		r.Key, blob(r.ID), r.DID, r.Handle, r.PDS, r.Issuer, r.TokenEndpoint, r.RevocationEndpoint, r.Scope,
 		r.KeyID, blob(r.AccessToken), blob(r.RefreshToken), blob(r.DPoPKey), tstz(r.ExpiresAt), r.ClientKeyID,
-		tstz(r.CreatedAt), tstz(r.UpdatedAt))
+		tstz(r.CreatedAt), tstz(r.UpdatedAt), r.ClientID)
 	if err != nil {
 		return fmt.Errorf("postgres: saving a session: %w", err)
 	}

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/pgtest"
+	"github.com/atoauth/atoauth/internal/sqlstore"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/postgres"
 	"github.com/atoauth/atoauth/storecrypt"
@@ -82,6 +85,49 @@ func (b backing) Raw(t *testing.T) []byte {
 	return all.Bytes()
 }
 
+// WriteSessionWithoutClientID makes the schema as the release before
+// SessionData.ClientID left it: the first migration only (the file as it
+// was shipped), schema version 1, and d in the row shape of that release.
+func (b backing) WriteSessionWithoutClientID(t *testing.T, d *atoauth.SessionData) {
+	ctx := context.Background()
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, string(init)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE atoauth_schema (version integer NOT NULL); INSERT INTO atoauth_schema VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := storecrypt.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := (&sqlstore.Codec{Ring: ring}).SessionRow(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tstz := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO atoauth_sessions (id_hash, id, did, handle, pds, issuer, token_endpoint, revocation_endpoint, scope,
+		key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		r.Key, r.ID, r.DID, r.Handle, r.PDS, r.Issuer, r.TokenEndpoint, r.RevocationEndpoint, r.Scope,
+		r.KeyID, r.AccessToken, r.RefreshToken, r.DPoPKey, tstz(r.ExpiresAt), r.ClientKeyID, tstz(r.CreatedAt), tstz(r.UpdatedAt)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	serverURL(t)
 	storetest.Run(t,
@@ -125,8 +171,8 @@ func TestMigrations(t *testing.T) {
 	var versions []int
 	rows, _ := conn.Query(ctx, "SELECT version FROM atoauth_schema ORDER BY version")
 	versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
-	if err != nil || len(versions) != 1 || versions[0] != 1 {
-		t.Fatalf("schema versions = %v, %v; want [1]", versions, err)
+	if err != nil || len(versions) != 2 || versions[0] != 1 || versions[1] != 2 {
+		t.Fatalf("schema versions = %v, %v; want [1 2]", versions, err)
 	}
 	if _, err := conn.Exec(ctx, "INSERT INTO atoauth_schema VALUES (99)"); err != nil {
 		t.Fatal(err)

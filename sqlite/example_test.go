@@ -31,7 +31,7 @@ func ExampleOpen() {
 	}
 	defer store.Close()
 
-	cfg := atoauth.LoopbackConfig(8080, "/callback", "atproto transition:generic")
+	cfg := atoauth.LoopbackConfig("atproto transition:generic")
 	cfg.Store = store
 	client, err := atoauth.NewClient(cfg)
 	if err != nil {

@@ -398,13 +398,13 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (*atoauth.
 }
 
 const sessionColumns = `id_hash, id, did, handle, pds, issuer, token_endpoint, revocation_endpoint, scope,
-	key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at`
+	key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at, client_id`
 
 func scanSession(row interface{ Scan(...any) error }) (*sqlstore.SessionRow, error) {
 	var r sqlstore.SessionRow
 	var expires, created, updated sql.NullInt64
 	if err := row.Scan(&r.Key, &r.ID, &r.DID, &r.Handle, &r.PDS, &r.Issuer, &r.TokenEndpoint, &r.RevocationEndpoint, &r.Scope,
-		&r.KeyID, &r.AccessToken, &r.RefreshToken, &r.DPoPKey, &expires, &r.ClientKeyID, &created, &updated); err != nil {
+		&r.KeyID, &r.AccessToken, &r.RefreshToken, &r.DPoPKey, &expires, &r.ClientKeyID, &created, &updated, &r.ClientID); err != nil {
 		return nil, err
 	}
 	r.ExpiresAt, r.CreatedAt, r.UpdatedAt = fromMicros(expires), fromMicros(created), fromMicros(updated)
@@ -441,16 +441,17 @@ func (s *Store) SaveSession(ctx context.Context, d *atoauth.SessionData) error {
 
 func (s *Store) upsertSession(ctx context.Context, r *sqlstore.SessionRow) error {
 	_, err := s.exec(ctx, `INSERT INTO atoauth_sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id_hash) DO UPDATE SET
 			id = excluded.id, did = excluded.did, handle = excluded.handle, pds = excluded.pds, issuer = excluded.issuer,
 			token_endpoint = excluded.token_endpoint, revocation_endpoint = excluded.revocation_endpoint,
 			scope = excluded.scope, key_id = excluded.key_id, access_token = excluded.access_token,
 			refresh_token = excluded.refresh_token, dpop_key = excluded.dpop_key, expires_at = excluded.expires_at,
-			client_key_id = excluded.client_key_id, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+			client_key_id = excluded.client_key_id, created_at = excluded.created_at, updated_at = excluded.updated_at,
+			client_id = excluded.client_id`,
 		r.Key, blob(r.ID), r.DID, r.Handle, r.PDS, r.Issuer, r.TokenEndpoint, r.RevocationEndpoint, r.Scope,
 		r.KeyID, blob(r.AccessToken), blob(r.RefreshToken), blob(r.DPoPKey), micros(r.ExpiresAt), r.ClientKeyID,
-		micros(r.CreatedAt), micros(r.UpdatedAt))
+		micros(r.CreatedAt), micros(r.UpdatedAt), r.ClientID)
 	return err
 }
 

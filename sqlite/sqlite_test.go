@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/internal/sqlstore"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/sqlite"
 	"github.com/atoauth/atoauth/storecrypt"
@@ -45,6 +46,44 @@ func (b backing) Raw(t *testing.T) []byte {
 		all = append(all, data...)
 	}
 	return all
+}
+
+// WriteSessionWithoutClientID makes the file as the release before
+// SessionData.ClientID left it: the first migration only (the file as it
+// was shipped), user_version 1, and d in the row shape of that release.
+func (b backing) WriteSessionWithoutClientID(t *testing.T, d *atoauth.SessionData) {
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, b.path)
+	if _, err := db.Exec(string(init) + "; PRAGMA user_version = 1"); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := storecrypt.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := (&sqlstore.Codec{Ring: ring}).SessionRow(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	micros := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UnixMicro()
+	}
+	if _, err := db.Exec(`INSERT INTO atoauth_sessions (id_hash, id, did, handle, pds, issuer, token_endpoint, revocation_endpoint, scope,
+		key_id, access_token, refresh_token, dpop_key, expires_at, client_key_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Key, r.ID, r.DID, r.Handle, r.PDS, r.Issuer, r.TokenEndpoint, r.RevocationEndpoint, r.Scope,
+		r.KeyID, r.AccessToken, r.RefreshToken, r.DPoPKey, micros(r.ExpiresAt), r.ClientKeyID, micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestConformance(t *testing.T) {
@@ -135,7 +174,7 @@ func TestMigrations(t *testing.T) {
 	open(t, path).Close() // re-opening migrates nothing
 	db := rawDB(t, path)
 	var v int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 2 {
 		t.Fatalf("user_version = %d, %v", v, err)
 	}
 	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) atoauth.Store, opts ...Option
 		t.Run("LockAcrossHandles", func(t *testing.T) { testLockAcross(t, nb(t)) })
 		t.Run("EncryptionRoundTrip", func(t *testing.T) { testEncryptionRoundTrip(t, nb(t)) })
 		t.Run("EncryptionKeyRotation", func(t *testing.T) { testKeyRotation(t, nb(t)) })
+		t.Run("SessionFromBeforeClientID", func(t *testing.T) { testSessionWithoutClientID(t, nb(t)) })
 	}
 }
 
@@ -82,6 +83,21 @@ type Backing interface {
 	// for the check that no secret is kept in the clear. It may return nil
 	// when it cannot, and that check is skipped.
 	Raw(t *testing.T) []byte
+}
+
+// OldSessionWriter is implemented by a Backing whose storage an older
+// version of the store wrote in another shape. The
+// SessionFromBeforeClientID check then has it store a session as a store
+// from before SessionData.ClientID did, opens the storage with the current
+// store (which upgrades it, as a new release does when it starts), and
+// requires the session to read back whole, with ClientID "" (unknown), and
+// to keep the ClientID it is saved with next.
+type OldSessionWriter interface {
+	// WriteSessionWithoutClientID is given a new, empty storage. It leaves
+	// it as the last version of the store without SessionData.ClientID
+	// left it (its schema, its version marks) after saving d in the clear
+	// (d.ClientID is not stored).
+	WriteSessionWithoutClientID(t *testing.T, d *atoauth.SessionData)
 }
 
 // WithBacking enables the checks that need several Stores on one
@@ -186,9 +202,16 @@ func session(t *testing.T, id string, did syntax.DID, created time.Time) *atoaut
 		Issuer: "https://as.example", TokenEndpoint: "https://as.example/oauth/token", RevocationEndpoint: "https://as.example/oauth/revoke",
 		Scope: "atproto transition:generic", AccessToken: "at-" + id, RefreshToken: "rt-" + id,
 		ExpiresAt: created.Add(time.Hour), DPoPKey: key(t), ClientKeyID: "k1",
+		ClientID:  testClientID,
 		CreatedAt: created, UpdatedAt: created,
 	}
 }
+
+// testClientID is the client_id of the sessions the checks store.
+const testClientID = "https://app.example/oauth-client-metadata.json"
+
+// otherClientID is a loopback client_id, with the characters one brings.
+const otherClientID = "http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto+transition%3Ageneric"
 
 func testSessionCRUD(t *testing.T, s atoauth.Store) {
 	ctx := context.Background()
@@ -207,8 +230,9 @@ func testSessionCRUD(t *testing.T, s atoauth.Store) {
 	if out.ID != in.ID || out.DID != in.DID || out.Handle != in.Handle || out.PDS != in.PDS || out.Issuer != in.Issuer ||
 		out.TokenEndpoint != in.TokenEndpoint || out.RevocationEndpoint != in.RevocationEndpoint || out.Scope != in.Scope ||
 		out.AccessToken != in.AccessToken || out.RefreshToken != in.RefreshToken || !out.ExpiresAt.Equal(in.ExpiresAt) ||
-		!sameKey(out.DPoPKey, in.DPoPKey) || out.ClientKeyID != in.ClientKeyID || !out.CreatedAt.Equal(in.CreatedAt) {
-		t.Errorf("round trip changed the session:\n in %+v\nout %+v", in, out)
+		!sameKey(out.DPoPKey, in.DPoPKey) || out.ClientKeyID != in.ClientKeyID || out.ClientID != in.ClientID ||
+		!out.CreatedAt.Equal(in.CreatedAt) {
+		t.Errorf("round trip changed the session:\n in %+v (client %s)\nout %+v (client %s)", in, in.ClientID, out, out.ClientID)
 	}
 	// The returned value is a copy.
 	out.AccessToken = "mutated"
@@ -253,6 +277,9 @@ func testSessionsPerDID(t *testing.T, s atoauth.Store) {
 	for i, want := range []string{"s0", "s2", "s3"} {
 		if list[i].ID != want {
 			t.Errorf("session %d = %s, want %s (oldest first)", i, list[i].ID, want)
+		}
+		if list[i].ClientID != testClientID {
+			t.Errorf("listed session %s has ClientID %q, want %q", list[i].ID, list[i].ClientID, testClientID)
 		}
 	}
 	if list, _ := s.ListSessions(ctx, "did:plc:bob"); len(list) != 1 {
@@ -387,6 +414,7 @@ func testSessionUpsert(t *testing.T, s atoauth.Store) {
 	// Replacing u1 moves it to another account and leaves u2 alone.
 	moved := session(t, "u1", "did:plc:bob", base)
 	moved.Handle, moved.Scope, moved.ExpiresAt, moved.UpdatedAt = "bob.example", "atproto", base.Add(2*time.Hour), base.Add(time.Minute)
+	moved.ClientID = otherClientID
 	if err := s.SaveSession(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
@@ -395,10 +423,10 @@ func testSessionUpsert(t *testing.T, s atoauth.Store) {
 		t.Fatal(err)
 	}
 	if got.DID != "did:plc:bob" || got.Handle != "bob.example" || got.Scope != "atproto" || !got.ExpiresAt.Equal(moved.ExpiresAt) ||
-		!got.UpdatedAt.Equal(moved.UpdatedAt) || !sameKey(got.DPoPKey, moved.DPoPKey) {
-		t.Errorf("upsert kept old fields: %+v", got)
+		!got.UpdatedAt.Equal(moved.UpdatedAt) || !sameKey(got.DPoPKey, moved.DPoPKey) || got.ClientID != otherClientID {
+		t.Errorf("upsert kept old fields: %+v (client %s)", got, got.ClientID)
 	}
-	if other, err := s.GetSession(ctx, "u2"); err != nil || other.AccessToken != b.AccessToken || !sameKey(other.DPoPKey, b.DPoPKey) {
+	if other, err := s.GetSession(ctx, "u2"); err != nil || other.AccessToken != b.AccessToken || !sameKey(other.DPoPKey, b.DPoPKey) || other.ClientID != testClientID {
 		t.Errorf("upserting u1 changed u2: %v %v", other, err)
 	}
 	if list, _ := s.ListSessions(ctx, "did:plc:alice"); len(list) != 1 || list[0].ID != "u2" {
@@ -415,7 +443,7 @@ func testSessionUpsert(t *testing.T, s atoauth.Store) {
 func testSessionZeroTimes(t *testing.T, s atoauth.Store) {
 	ctx := context.Background()
 	in := session(t, "z", "did:plc:alice", time.Time{})
-	in.ExpiresAt, in.ClientKeyID, in.RevocationEndpoint = time.Time{}, "", ""
+	in.ExpiresAt, in.ClientKeyID, in.RevocationEndpoint, in.ClientID = time.Time{}, "", "", ""
 	if err := s.SaveSession(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -423,8 +451,8 @@ func testSessionZeroTimes(t *testing.T, s atoauth.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !out.ExpiresAt.IsZero() || !out.CreatedAt.IsZero() || !out.UpdatedAt.IsZero() || out.ClientKeyID != "" || out.RevocationEndpoint != "" {
-		t.Errorf("zero values did not round trip: %+v", out)
+	if !out.ExpiresAt.IsZero() || !out.CreatedAt.IsZero() || !out.UpdatedAt.IsZero() || out.ClientKeyID != "" || out.RevocationEndpoint != "" || out.ClientID != "" {
+		t.Errorf("zero values did not round trip: %+v (client %q)", out, out.ClientID)
 	}
 	// Sub-second times survive to the microsecond.
 	fine := time.Now()
@@ -809,5 +837,43 @@ func testKeyRotation(t *testing.T, b Backing) {
 	}
 	if _, err := onlyNew.(Rekeyer).Rekey(ctx); !errors.Is(err, storecrypt.ErrUnknownKey) {
 		t.Errorf("Rekey over a row under a dropped key: err = %v, want storecrypt.ErrUnknownKey", err)
+	}
+}
+
+func testSessionWithoutClientID(t *testing.T, b Backing) {
+	w, ok := b.(OldSessionWriter)
+	if !ok {
+		t.Skip("the backing is no OldSessionWriter: not checking a session stored before SessionData.ClientID")
+	}
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	in := session(t, "old-1", "did:plc:alice", now)
+	w.WriteSessionWithoutClientID(t, in)
+	s := b.Open(t) // upgrades the storage
+	got, err := s.GetSession(ctx, "old-1")
+	if err != nil {
+		t.Fatalf("a session stored before SessionData.ClientID: %v", err)
+	}
+	if got.ClientID != "" {
+		t.Errorf("a session stored before SessionData.ClientID has ClientID %q, want \"\" (unknown)", got.ClientID)
+	}
+	if got.DID != in.DID || got.Scope != in.Scope || got.AccessToken != in.AccessToken || got.RefreshToken != in.RefreshToken ||
+		!sameKey(got.DPoPKey, in.DPoPKey) || got.ClientKeyID != in.ClientKeyID || !got.CreatedAt.Equal(in.CreatedAt) {
+		t.Errorf("the upgrade changed the session:\n in %+v\nout %+v", in, got)
+	}
+	if list, err := s.ListSessions(ctx, ""); err != nil || len(list) != 1 || list[0].ClientID != "" {
+		t.Errorf("listing a session stored before SessionData.ClientID: %v, %v", list, err)
+	}
+	// The client that next saves it records its client_id.
+	got.ClientID = testClientID
+	if err := s.SaveSession(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Open(t).GetSession(ctx, "old-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ClientID != testClientID {
+		t.Errorf("after saving with ClientID %q, it reads back as %q", testClientID, again.ClientID)
 	}
 }

@@ -18,7 +18,7 @@ func ExampleOpen() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	cfg := atoauth.LoopbackConfig(8080, "/callback", "atproto")
+	cfg := atoauth.LoopbackConfig("atproto")
 	cfg.Store = store
 	fmt.Println("sessions in", store)
 	// Output: sessions in memory

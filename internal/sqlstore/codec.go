@@ -44,6 +44,7 @@ type SessionRow struct {
 	AccessToken, RefreshToken, DPoPKey        []byte
 	ExpiresAt                                 time.Time // zero: unknown
 	ClientKeyID                               string
+	ClientID                                  string // in the clear: a public URL, "" = unknown
 	CreatedAt, UpdatedAt                      time.Time
 }
 
@@ -130,7 +131,7 @@ func (c *Codec) SessionRow(s *atoauth.SessionData) (*SessionRow, error) {
 		AccessToken:  sl.seal("access_token", []byte(s.AccessToken)),
 		RefreshToken: sl.seal("refresh_token", []byte(s.RefreshToken)),
 		DPoPKey:      sl.seal("dpop_key", dk),
-		ExpiresAt:    s.ExpiresAt, ClientKeyID: s.ClientKeyID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		ExpiresAt:    s.ExpiresAt, ClientKeyID: s.ClientKeyID, ClientID: s.ClientID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 	}
 	if sl.err != nil {
 		return nil, sl.err
@@ -161,7 +162,7 @@ func (c *Codec) Session(r *SessionRow) (*atoauth.SessionData, error) {
 		ID: string(id), DID: syntax.DID(r.DID), Handle: syntax.Handle(r.Handle), PDS: r.PDS,
 		Issuer: r.Issuer, TokenEndpoint: r.TokenEndpoint, RevocationEndpoint: r.RevocationEndpoint,
 		Scope: r.Scope, AccessToken: string(at), RefreshToken: string(rt), ExpiresAt: r.ExpiresAt,
-		DPoPKey: key, ClientKeyID: r.ClientKeyID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		DPoPKey: key, ClientKeyID: r.ClientKeyID, ClientID: r.ClientID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}, nil
 }
 

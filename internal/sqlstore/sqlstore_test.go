@@ -147,3 +147,35 @@ func TestSessionKeyHidesTheID(t *testing.T) {
 		t.Error("mismatched ID and key accepted")
 	}
 }
+
+// The client_id is a public URL: it is kept in the clear, round-trips,
+// and survives a re-seal.
+func TestClientIDInTheClear(t *testing.T) {
+	const cid = "http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto"
+	d := sessionData(t, "a", "at-a")
+	d.ClientID = cid
+	old, err := (&Codec{}).SessionRow(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := codec(t)
+	r, changed, err := c.Reseal(old)
+	if err != nil || !changed {
+		t.Fatalf("Reseal: %v, %v", changed, err)
+	}
+	if r.ClientID != cid {
+		t.Errorf("row ClientID = %q, want %q in the clear", r.ClientID, cid)
+	}
+	got, err := c.Session(r)
+	if err != nil || got.ClientID != cid {
+		t.Fatalf("round trip: %v, %v", got, err)
+	}
+	d.ClientID = ""
+	r, err = c.SessionRow(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ClientID != "" {
+		t.Errorf("unknown ClientID: row has %q", r.ClientID)
+	}
+}

@@ -94,7 +94,7 @@ type report struct {
 func IsChild() bool { return os.Getenv(envChild) != "" }
 
 func newClient(o *orders, store atoauth.Store, logger *slog.Logger) (*atoauth.Client, error) {
-	cfg := atoauth.LoopbackConfig(8080, "/callback", scope)
+	cfg := atoauth.LoopbackConfig(scope)
 	cfg.PLCURL = o.PLC
 	cfg.HandleResolver = o.PDS
 	cfg.AllowInsecureDevelopment = true

@@ -60,14 +60,16 @@ func csrfToken(sessionID string) string {
 var errNoSession = errors.New("web: not signed in")
 
 // currentSession loads the session named by the cookie. A cookie naming
-// a session that no longer exists is cleared and gives errNoSession.
+// a session that no longer exists, or one another client made (the app ran
+// with another scope or public URL then), is cleared and gives
+// errNoSession; the other client's session stays in the store.
 func (a *App) currentSession(w http.ResponseWriter, r *http.Request) (*session, error) {
 	id := cookieValue(r, a.sessionCookie)
 	if id == "" {
 		return nil, errNoSession
 	}
 	s, err := a.client.Session(r.Context(), id)
-	if errors.Is(err, atoauth.ErrSessionNotFound) {
+	if errors.Is(err, atoauth.ErrSessionNotFound) || errors.Is(err, atoauth.ErrOtherClient) {
 		a.clearCookie(w, a.sessionCookie)
 		return nil, errNoSession
 	}

@@ -22,7 +22,7 @@ const (
 	// WebCallbackPath is the redirect URI path of a web client.
 	WebCallbackPath = "/oauth/callback"
 	// LoopbackCallbackPath is the redirect URI path of the loopback
-	// development client.
+	// development client: the path of atoauth.LoopbackRedirectURI.
 	LoopbackCallbackPath = "/callback"
 )
 
@@ -88,8 +88,9 @@ func ClientConfig(o ClientOptions) (atoauth.Config, error) {
 		// The redirect URI is registered without its port (RFC 8252 §7.3):
 		// the client_id then stays the same whatever port serves it, so
 		// sessions survive a restart on another port and are shared by
-		// instances on different ports. Logins name the real port.
-		cfg = atoauth.Config{RedirectURIs: []string{"http://127.0.0.1" + LoopbackCallbackPath}, Scope: scope}
+		// instances on different ports, and with the atoauth command's
+		// sessions of the same scope. Logins name the real port.
+		cfg = atoauth.LoopbackConfig(scope)
 	} else {
 		origin, err := PublicOrigin(o.PublicURL, o.InsecureDev)
 		if err != nil {

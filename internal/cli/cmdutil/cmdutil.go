@@ -241,35 +241,57 @@ func (f *Factory) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 }
 
-// CallbackRedirect is the command line's registered redirect URI. The
-// port is left out: each login listens on a free port, which loopback
-// matching ignores (RFC 8252 §7.3), so the client_id stays the same.
-const CallbackRedirect = "http://127.0.0.1/callback"
-
 // DefaultScope is what `atoauth login` asks for unless --scope says.
 const DefaultScope = "atproto transition:generic"
 
-// Client returns the command line's OAuth client for a loopback client_id
-// declaring scope.
+// Client returns the command line's OAuth client that declares scope: the
+// loopback client atoauth.LoopbackConfig(scope), whose redirect URI names
+// no port (each login listens on a free one), so that its client_id, and
+// with it every session it makes, is the same for every login of that
+// scope — and the same as `atoauth serve`'s loopback client of that scope.
 func (f *Factory) Client(ctx context.Context, scope string) (*atoauth.Client, error) {
+	return f.newClient(ctx, atoauth.LoopbackConfig(scope))
+}
+
+// SessionClient returns the client that made session d, rebuilt from its
+// client_id (a loopback client_id carries its scope): a session can be
+// refreshed and revoked only by its own client. A session stored before
+// sessions recorded their client (ClientID "") gets the client of
+// DefaultScope, which adopts it. A session made by a client the command
+// line cannot act as (a hosted web app sharing the store) gives an error
+// that matches ErrNeedsLogin.
+func (f *Factory) SessionClient(ctx context.Context, d *atoauth.SessionData) (*atoauth.Client, error) {
+	if d.ClientID == "" {
+		return f.Client(ctx, DefaultScope)
+	}
+	cfg, err := atoauth.ParseLoopbackClientID(d.ClientID)
+	if err != nil {
+		return nil, fmt.Errorf("session %s (%s) was made by the client %s, which the command line cannot act as: %w",
+			ShortID(d.ID), d.Handle, d.ClientID, ErrNeedsLogin)
+	}
+	return f.newClient(ctx, cfg)
+}
+
+// newClient completes a client configuration with the command's store
+// and settings.
+func (f *Factory) newClient(ctx context.Context, cfg atoauth.Config) (*atoauth.Client, error) {
 	st, err := f.Store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg := atoauth.Config{
-		RedirectURIs:             []string{CallbackRedirect},
-		Scope:                    scope,
-		Store:                    st,
-		PLCURL:                   f.Settings.PLCURL,
-		HandleResolver:           f.Settings.HandleResolver,
-		AllowInsecureDevelopment: f.Settings.InsecureDev,
-		Logger:                   f.Logger(),
-	}
+	cfg.Store = st
+	cfg.PLCURL = f.Settings.PLCURL
+	cfg.HandleResolver = f.Settings.HandleResolver
+	cfg.AllowInsecureDevelopment = f.Settings.InsecureDev
+	cfg.Logger = f.Logger()
 	if f.Now != nil {
 		cfg.Clock = f.Now
 	}
 	return atoauth.NewClient(cfg)
 }
+
+// ShortID shortens a session id for display (the id is a credential).
+func ShortID(id string) string { return id[:min(8, len(id))] }
 
 // Progress prints a step on stderr when it is a terminal and not --quiet.
 func (f *Factory) Progress(format string, args ...any) {
@@ -278,24 +300,30 @@ func (f *Factory) Progress(format string, args ...any) {
 	}
 }
 
-// State is the command line's own small state: the current session and,
-// for every session it created, the scope its client_id declares (a
-// refresh must present the same client_id).
+// State is the command line's own small state: the current session.
+// Each session records the client that made it in the store
+// (SessionData.ClientID), so State keeps nothing per session.
 type State struct {
-	Current  string                  `json:"current,omitempty"`
-	Sessions map[string]SessionState `json:"sessions,omitempty"`
+	Current string `json:"current,omitempty"`
 }
 
-// SessionState is what State keeps per session.
-type SessionState struct {
-	ClientScope string `json:"client_scope"`
+// legacyState is what cli.json held before sessions recorded their
+// client: for every session the command line created, the scope its
+// loopback client_id declared (a refresh must present the same
+// client_id).
+type legacyState struct {
+	Sessions map[string]struct {
+		ClientScope string `json:"client_scope"`
+	} `json:"sessions"`
 }
 
 func (f *Factory) statePath() string { return filepath.Join(f.Settings.ConfigDir, "cli.json") }
 
-// LoadState reads the state file (empty when there is none).
-func (f *Factory) LoadState() (*State, error) {
-	st := &State{Sessions: map[string]SessionState{}}
+// LoadState reads the state file (empty when there is none). A file from
+// before sessions recorded their client is migrated first: see
+// migrateState.
+func (f *Factory) LoadState(ctx context.Context) (*State, error) {
+	st := &State{}
 	b, err := os.ReadFile(f.statePath())
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -306,10 +334,69 @@ func (f *Factory) LoadState() (*State, error) {
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.statePath(), err)
 	}
-	if st.Sessions == nil {
-		st.Sessions = map[string]SessionState{}
+	var old legacyState
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.statePath(), err)
+	}
+	if old.Sessions != nil {
+		if err := f.migrateState(ctx, &old); err != nil {
+			return nil, fmt.Errorf("%s: moving the scope of each session into the session store: %w", f.statePath(), err)
+		}
+		if err := f.SaveState(st); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
+}
+
+// migrateState moves the old per-session table of cli.json into the
+// store: every session it names whose row records no client (ClientID
+// "") gets the client_id of the loopback client built from the scope the
+// table gives, the one it was made with, under the session's refresh
+// lock (so that a refresh in another process is not overwritten).
+// Sessions no longer in the store are skipped; the caller then writes
+// cli.json without the table.
+func (f *Factory) migrateState(ctx context.Context, old *legacyState) error {
+	if len(old.Sessions) == 0 {
+		return nil
+	}
+	store, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	for id, s := range old.Sessions {
+		scope := s.ClientScope
+		if scope == "" {
+			scope = DefaultScope
+		}
+		c, err := atoauth.NewClient(atoauth.LoopbackConfig(scope))
+		if err != nil {
+			continue // no client has it: the session is left to DefaultScope's, as before
+		}
+		if err := adoptSession(ctx, store, id, c.ClientID()); err != nil {
+			return fmt.Errorf("session %s: %w", ShortID(id), err)
+		}
+	}
+	return nil
+}
+
+// adoptSession records clientID as the client of session id, unless the
+// session records one already or is gone.
+func adoptSession(ctx context.Context, store atoauth.Store, id, clientID string) error {
+	unlock, err := store.LockSession(ctx, id, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	d, err := store.GetSession(ctx, id)
+	if errors.Is(err, atoauth.ErrNotFound) {
+		return nil
+	}
+	if err != nil || d.ClientID != "" {
+		return err
+	}
+	d.ClientID = clientID
+	return store.SaveSession(ctx, d)
 }
 
 // SaveState writes the state file, readable by its owner only (session
@@ -365,9 +452,10 @@ func (f *Factory) ResolveSessionID(ctx context.Context, st *State) (string, erro
 	return "", Usagef("session prefix %q matches %d sessions; give more of it", want, len(match))
 }
 
-// Session loads the session to act with, and its client.
+// Session loads the session to act with, through the client that made
+// it (see SessionClient).
 func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
-	st, err := f.LoadState()
+	st, err := f.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -375,11 +463,18 @@ func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	scope := st.Sessions[id].ClientScope
-	if scope == "" {
-		scope = DefaultScope
+	store, err := f.Store(ctx)
+	if err != nil {
+		return nil, err
 	}
-	client, err := f.Client(ctx, scope)
+	d, err := store.GetSession(ctx, id)
+	if errors.Is(err, atoauth.ErrNotFound) {
+		return nil, ErrNeedsLogin
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the session: %w", err)
+	}
+	client, err := f.SessionClient(ctx, d)
 	if err != nil {
 		return nil, err
 	}

@@ -123,12 +123,11 @@ func Run(ctx context.Context, o *Options) error {
 	if res.err != nil {
 		return res.err
 	}
-	st, err := f.LoadState()
+	st, err := f.LoadState(ctx)
 	if err != nil {
 		return err
 	}
-	st.Current = res.sess.ID()
-	st.Sessions[res.sess.ID()] = cmdutil.SessionState{ClientScope: scope}
+	st.Current = res.sess.ID() // the session records its client (and so its scope) itself
 	if err := f.SaveState(st); err != nil {
 		return err
 	}

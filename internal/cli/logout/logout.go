@@ -34,7 +34,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 // Run signs out.
 func Run(ctx context.Context, o *Options) error {
 	f := o.Factory
-	st, err := f.LoadState()
+	st, err := f.LoadState(ctx)
 	if err != nil {
 		return err
 	}
@@ -62,34 +62,36 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		ids = []string{id}
 	}
+	store, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, id := range ids {
-		scope := st.Sessions[id].ClientScope
-		if scope == "" {
-			scope = cmdutil.DefaultScope
-		}
-		client, err := f.Client(ctx, scope)
-		if err != nil {
-			return err
-		}
-		s, err := client.Session(ctx, id)
-		if errors.Is(err, atoauth.ErrSessionNotFound) {
-			delete(st.Sessions, id)
+		d, err := store.GetSession(ctx, id)
+		if errors.Is(err, atoauth.ErrNotFound) {
+			if st.Current == id {
+				st.Current = ""
+			}
 			continue
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		handle := s.Handle()
-		if err := s.Logout(ctx); err != nil {
+		// Only the client that made the session can revoke its tokens.
+		client, err := f.SessionClient(ctx, d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := client.Logout(ctx, id); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
 			errs = append(errs, err)
 		}
-		delete(st.Sessions, id)
 		if st.Current == id {
 			st.Current = ""
 		}
-		cmdutil.Fprintf(f.IO.Out, "Logged out %s\n", handle)
+		cmdutil.Fprintf(f.IO.Out, "Logged out %s\n", d.Handle)
 	}
 	if err := f.SaveState(st); err != nil {
 		errs = append(errs, err)

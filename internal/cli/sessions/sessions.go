@@ -45,7 +45,7 @@ type row struct {
 // Run lists or switches.
 func Run(ctx context.Context, o *Options) error {
 	f := o.Factory
-	st, err := f.LoadState()
+	st, err := f.LoadState(ctx)
 	if err != nil {
 		return err
 	}

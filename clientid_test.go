@@ -1,0 +1,249 @@
+package atoauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/atoauthtest"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// twoClients returns a fake network with alice, and two loopback clients
+// on one store that differ only in their scope, and so in their client_id
+// (a loopback client_id carries its scope).
+func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *atoauth.Client, store atoauth.Store) {
+	t.Helper()
+	n = atoauthtest.NewNetwork(t, atoauthtest.Options{})
+	alice = n.CreateAccount("alice.test")
+	store = atoauth.NewMemoryStore()
+	mk := func(scope string) *atoauth.Client {
+		cfg := n.ClientConfig(scope)
+		cfg.Store = store
+		c, err := atoauth.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b = mk("atproto transition:generic"), mk("atproto")
+	if a.ClientID() == b.ClientID() {
+		t.Fatalf("both clients have client_id %s", a.ClientID())
+	}
+	return n, alice, a, b, store
+}
+
+func TestSessionRecordsItsClient(t *testing.T) {
+	ctx := context.Background()
+	n, alice, a, _, store := twoClients(t)
+	sess, err := n.Login(ctx, a, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sess.Info().ClientID; got != a.ClientID() {
+		t.Errorf("Info().ClientID = %q, want %q", got, a.ClientID())
+	}
+	d, err := store.GetSession(ctx, sess.ID())
+	if err != nil || d.ClientID != a.ClientID() {
+		t.Fatalf("stored ClientID = %v, %v; want %q", d, err, a.ClientID())
+	}
+	// A refresh keeps it.
+	if err := sess.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = store.GetSession(ctx, sess.ID()); err != nil || d.ClientID != a.ClientID() {
+		t.Fatalf("after a refresh, stored ClientID = %q, %v", d.ClientID, err)
+	}
+	if j, err := json.Marshal(d); err != nil || !strings.Contains(string(j), `"clientId":"http://localhost?`) {
+		t.Errorf("the JSON view of the session lacks its client: %s, %v", j, err)
+	}
+}
+
+func TestSessionOfAnotherClientIsRefused(t *testing.T) {
+	ctx := context.Background()
+	n, alice, a, b, store := twoClients(t)
+	sess, err := n.Login(ctx, a, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sess.ID()
+
+	_, err = b.Session(ctx, id)
+	if !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Fatalf("Session through another client: err = %v, want ErrOtherClient", err)
+	}
+	var oce *atoauth.OtherClientError
+	if !errors.As(err, &oce) || oce.SessionClientID != a.ClientID() || oce.ClientID != b.ClientID() {
+		t.Fatalf("error = %#v, want an *OtherClientError naming %s and %s", err, a.ClientID(), b.ClientID())
+	}
+	if msg := err.Error(); !strings.Contains(msg, a.ClientID()) || !strings.Contains(msg, b.ClientID()) || strings.Contains(msg, id) {
+		t.Errorf("message %q: want both client_ids and not the session id", msg)
+	}
+
+	// Logout through the other client leaves the session alone: that
+	// client could not revoke its tokens.
+	if err := b.Logout(ctx, id); !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Errorf("Logout through another client: err = %v, want ErrOtherClient", err)
+	}
+	if _, err := store.GetSession(ctx, id); err != nil {
+		t.Errorf("Logout through another client deleted the session: %v", err)
+	}
+	if n.ActiveSessions(alice) != 1 {
+		t.Errorf("the server has %d sessions of alice, want 1", n.ActiveSessions(alice))
+	}
+
+	// Sessions lists what the client can use.
+	if list, err := b.Sessions(ctx, alice); err != nil || len(list) != 0 {
+		t.Errorf("the other client's Sessions = %v, %v; want none", list, err)
+	}
+	if list, err := a.Sessions(ctx, ""); err != nil || len(list) != 1 || list[0].ID != id || list[0].ClientID != a.ClientID() {
+		t.Errorf("the own client's Sessions = %v, %v; want the session", list, err)
+	}
+
+	// A step-up login through the other client cannot replace it.
+	before, err := store.GetSession(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := b.Start(ctx, alice.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect, err := n.Approve(ctx, auth.URL, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State, Replace: id}); !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Errorf("replacing another client's session: err = %v, want ErrOtherClient", err)
+	}
+	if d, err := store.GetSession(ctx, id); err != nil || d.ClientID != a.ClientID() || d.AccessToken != before.AccessToken {
+		t.Errorf("the refused replacement changed the session: %v, %v", d, err)
+	}
+	if n.ActiveSessions(alice) != 1 {
+		t.Errorf("the refused replacement's tokens were not revoked: the server has %d sessions of alice", n.ActiveSessions(alice))
+	}
+
+	// Its own client still uses it.
+	own, err := a.Session(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Refresh(ctx); err != nil {
+		t.Fatalf("refresh through the own client: %v", err)
+	}
+	if err := a.Logout(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A session stored before ClientID was recorded is accepted by any client
+// and adopted by the one that refreshes it.
+func TestSessionWithoutClientIsAdopted(t *testing.T) {
+	ctx := context.Background()
+	n, alice, a, b, store := twoClients(t)
+	sess, err := n.Login(ctx, a, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sess.ID()
+	forget := func() {
+		t.Helper()
+		d, err := store.GetSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ClientID = ""
+		if err := store.SaveSession(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forget()
+
+	if _, err := b.Session(ctx, id); err != nil {
+		t.Errorf("a session without ClientID through any client: %v", err)
+	}
+	if list, _ := b.Sessions(ctx, alice); len(list) != 1 || list[0].ClientID != "" {
+		t.Errorf("Sessions = %v, want the session with ClientID \"\"", list)
+	}
+	s, err := a.Session(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := store.GetSession(ctx, id); d == nil || d.ClientID != a.ClientID() {
+		t.Fatalf("after a refresh the session was not adopted: %v", d)
+	}
+	if s.Info().ClientID != a.ClientID() {
+		t.Errorf("Info().ClientID after the adopting refresh = %q", s.Info().ClientID)
+	}
+	if _, err := b.Session(ctx, id); !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Errorf("after adoption, another client: err = %v, want ErrOtherClient", err)
+	}
+
+	// Why: through the wrong client, its refresh is refused by the server
+	// and the session ends. A session that records its client is refused
+	// up front instead (above).
+	forget()
+	wrong, err := b.Session(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wrong.Refresh(ctx); !errors.Is(err, atoauth.ErrSessionExpired) {
+		t.Errorf("refresh through the wrong client: err = %v, want ErrSessionExpired", err)
+	}
+}
+
+func TestParseLoopbackClientID(t *testing.T) {
+	for _, scope := range []string{"", "atproto", "atproto transition:generic", "atproto repo:app.bsky.feed.post?action=create blob:image/*"} {
+		c, err := atoauth.NewClient(atoauth.LoopbackConfig(scope))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := atoauth.ParseLoopbackClientID(c.ClientID())
+		if err != nil {
+			t.Errorf("%q: %v", scope, err)
+			continue
+		}
+		again, err := atoauth.NewClient(cfg)
+		if err != nil || again.ClientID() != c.ClientID() {
+			t.Errorf("%q: the parsed Config gives %v, %v; want client_id %s", scope, again.ClientID(), err, c.ClientID())
+		}
+		if len(cfg.RedirectURIs) != 1 || cfg.RedirectURIs[0] != atoauth.LoopbackRedirectURI {
+			t.Errorf("%q: RedirectURIs = %v", scope, cfg.RedirectURIs)
+		}
+	}
+	// Any loopback Config round-trips, ports and several URIs included.
+	c, err := atoauth.NewClient(atoauth.Config{RedirectURIs: []string{"http://127.0.0.1:8080/cb", "http://[::1]/callback"}, Scope: "atproto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := atoauth.ParseLoopbackClientID(c.ClientID()); err != nil || len(cfg.RedirectURIs) != 2 || cfg.Scope != "atproto" {
+		t.Errorf("two redirect URIs: %+v, %v", cfg, err)
+	}
+
+	for _, bad := range []string{
+		"",
+		"https://app.example.com/oauth-client-metadata.json",
+		"http://localhost",
+		"http://localhost:8080?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback",
+		"http://localhost/path?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback",
+		"http://localhost?scope=atproto",
+		"http://localhost?scope=atproto&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback",               // another order
+		"http://localhost?redirect_uri=http://127.0.0.1/callback&scope=atproto",                       // another encoding
+		"http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto&x=1",           // unknown parameter
+		"http://localhost?redirect_uri=http%3A%2F%2Flocalhost%2Fcallback&scope=atproto",               // not 127.0.0.1
+		"http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto&scope=atproto", // scope twice
+		"http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=transition%3Ageneric",  // no atproto
+		"http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto+atproto",       // not normalized
+		"http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto#frag",
+	} {
+		if cfg, err := atoauth.ParseLoopbackClientID(bad); !errors.Is(err, atoauth.ErrInvalidConfig) {
+			t.Errorf("ParseLoopbackClientID(%q) = %+v, %v; want ErrInvalidConfig", bad, cfg, err)
+		}
+	}
+}
