@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/atoauth/atoauth/discovery"
@@ -35,16 +34,13 @@ type Client struct {
 	cfg      Config
 	md       *ClientMetadata
 	store    Store
-	base     http.RoundTripper // hardened transport, records auth-server nonce freshness
+	base     http.RoundTripper // the hardened transport of Config.HTTPClient
 	resolver *discovery.Resolver
 	nonces   *dpop.NonceCache
 	log      *slog.Logger
 	keys     map[string]*jwk.Key
 
 	refreshes singleflight.Group // key: session id
-
-	mu          sync.Mutex
-	nonceSeenAt map[string]time.Time // origin → when a DPoP-Nonce last arrived
 }
 
 // NewClient validates cfg and returns a Client. Configuration mistakes
@@ -91,16 +87,15 @@ func NewClient(cfg Config) (*Client, error) {
 		base = http.DefaultTransport
 	}
 	c := &Client{
-		cfg:         cfg,
-		md:          md,
-		store:       cfg.Store,
-		resolver:    cfg.Resolver,
-		nonces:      &dpop.NonceCache{},
-		log:         cfg.Logger,
-		keys:        make(map[string]*jwk.Key),
-		nonceSeenAt: make(map[string]time.Time),
+		cfg:      cfg,
+		md:       md,
+		store:    cfg.Store,
+		resolver: cfg.Resolver,
+		nonces:   &dpop.NonceCache{Clock: cfg.Clock},
+		log:      cfg.Logger,
+		keys:     make(map[string]*jwk.Key),
 	}
-	c.base = nonceWatcher{c: c, next: base}
+	c.base = base
 	for _, k := range cfg.Keys {
 		c.keys[k.KeyID()] = k
 	}
@@ -643,23 +638,6 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// nonceWatcher records when each origin last sent a DPoP-Nonce, so that a
-// refresh can make sure it holds a fresh authorization-server nonce.
-type nonceWatcher struct {
-	c    *Client
-	next http.RoundTripper
-}
-
-func (n nonceWatcher) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := n.next.RoundTrip(req)
-	if err == nil && resp.Header.Get("DPoP-Nonce") != "" {
-		n.c.mu.Lock()
-		n.c.nonceSeenAt[dpop.Origin(req.URL)] = n.c.cfg.Clock()
-		n.c.mu.Unlock()
-	}
-	return resp, err
 }
 
 // drain discards a little of a body so the connection can be reused.

@@ -1,11 +1,9 @@
 package atoauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -450,11 +448,7 @@ func (c *Client) ensureNonce(ctx context.Context, d *SessionData, as *discovery.
 	if err != nil || as.RevocationEndpoint == "" {
 		return
 	}
-	origin := dpop.Origin(u)
-	c.mu.Lock()
-	seen := c.nonceSeenAt[origin]
-	c.mu.Unlock()
-	if c.nonces.Get(origin) != "" && c.cfg.Clock().Sub(seen) < time.Minute {
+	if c.nonces.Fresh(dpop.Origin(u), time.Minute) {
 		return
 	}
 	c.probeNonce(ctx, d, as)
@@ -498,14 +492,6 @@ func (c *Client) probeNonce(ctx context.Context, d *SessionData, as *discovery.A
 	drain(resp.Body)
 }
 
-// maxReplayBody caps how much of a request body without GetBody is
-// buffered so that it can be sent again after a nonce or token retry.
-const maxReplayBody = 64 << 20
-
-// ErrBodyTooLarge reports a request body too large to buffer for replay;
-// set Request.GetBody to send it without buffering.
-var ErrBodyTooLarge = errors.New("atoauth: request body too large to buffer for a retry; set Request.GetBody")
-
 type sessionTransport struct {
 	s *Session
 	d dpopTransports
@@ -538,18 +524,11 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// PDS from elsewhere.
 		return s.c.base.RoundTrip(req)
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		buf, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) > maxReplayBody {
-			return nil, ErrBodyTooLarge
-		}
-		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(buf))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	// Sent again after a refresh (and by dpop.Transport after a nonce
+	// challenge): buffered once, here.
+	req, rerr := dpop.Replayable(req)
+	if rerr != nil {
+		return nil, rerr
 	}
 	ctx := req.Context()
 	d, err := s.usable(ctx)
