@@ -10,6 +10,7 @@ import (
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/discovery"
 	"github.com/atoauth/atoauth/xrpc"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
 // explainStart turns the error of a login that could not start into a
@@ -33,6 +34,8 @@ func explainStart(err error, input string) string {
 		return "Your account's server points to a sign-in service that does not vouch for it, so signing in there would not be safe."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "Your account's server took too long to answer. Please try again in a moment."
+	case handleUnchecked(err):
+		return fmt.Sprintf("The handle “%s” could not be checked: its domain did not answer. Your connection may be down, or the handle misspelled. Please try again.", short(80, input))
 	case errors.Is(err, discovery.ErrUnreachable), isNetError(err):
 		return "Your account's server could not be reached. It may be down, or the address may be wrong. Please try again in a moment."
 	case errors.As(err, &oe) && oe.Code == "invalid_client_metadata":
@@ -44,6 +47,18 @@ func explainStart(err error, input string) string {
 		return fmt.Sprintf("Your server refused to start the sign-in (%s).", line(64, oe.Code))
 	}
 	return "The sign-in could not start. Check what you typed and try again."
+}
+
+// handleUnchecked tells whether err is a handle lookup that could not be
+// made (not one that found no account, nor a server that did not answer
+// once the handle was resolved).
+func handleUnchecked(err error) bool {
+	var re *discovery.ResolveError
+	if !errors.As(err, &re) || re.Kind != discovery.ErrUnreachable {
+		return false
+	}
+	_, perr := syntax.ParseHandle(re.Input)
+	return perr == nil
 }
 
 func isNetError(err error) bool {

@@ -94,7 +94,9 @@ func TestExplainStart(t *testing.T) {
 		want string
 	}{
 		{&discovery.ResolveError{Input: "x", Kind: discovery.ErrHandleNotFound}, "No account has the handle"},
-		{&discovery.ResolveError{Input: "x", Kind: discovery.ErrUnreachable}, "could not be reached"},
+		{&discovery.ResolveError{Input: "https://pds.example.com", Kind: discovery.ErrUnreachable}, "could not be reached"},
+		// Offline, a handle cannot be checked: never "no account".
+		{&discovery.ResolveError{Input: "alice.bsky.social", Kind: discovery.ErrUnreachable}, "could not be checked"},
 		{&discovery.MetadataError{URL: "u", Reason: "bad"}, "not set up for OAuth"},
 		{&discovery.IssuerMismatchError{}, "does not vouch"},
 		{&atoauth.OAuthError{Endpoint: "par", StatusCode: 400, Code: "invalid_client_metadata"}, "This is the app's fault"},
