@@ -50,6 +50,14 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r := cfg.Resolver; r != nil {
+		switch {
+		case cfg.PLCURL != "" || cfg.HandleResolver != "":
+			return nil, &ConfigError{Field: "Resolver", Reason: "a Resolver carries its own PLC directory and handle resolver: set them on its Directory, not PLCURL or HandleResolver"}
+		case cfg.AllowInsecureDevelopment != r.AllowInsecureDevelopment:
+			return nil, &ConfigError{Field: "AllowInsecureDevelopment", Reason: "differs from the Resolver's AllowInsecureDevelopment; set both the same"}
+		}
+	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
 	}

@@ -69,8 +69,11 @@ type Config struct {
 	HTTPClient *http.Client
 
 	// Resolver resolves handles, DIDs and server metadata. Default: a
-	// discovery.Resolver sharing HTTPClient, configured from PLCURL and
-	// HandleResolver.
+	// discovery.Resolver sharing HTTPClient, configured from PLCURL,
+	// HandleResolver and AllowInsecureDevelopment. A Resolver given here
+	// carries its own settings: NewClient refuses PLCURL or
+	// HandleResolver beside it, and an AllowInsecureDevelopment that
+	// differs from the Resolver's (*ConfigError), rather than ignore them.
 	Resolver *discovery.Resolver
 
 	// PLCURL is the PLC directory for did:plc. Default https://plc.directory.

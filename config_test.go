@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atoauth/atoauth/discovery"
 	"github.com/atoauth/atoauth/jwk"
 )
 
@@ -291,5 +292,32 @@ func TestValidateClientMetadata(t *testing.T) {
 				t.Fatalf("no %s error in %v", tc.field, errs)
 			}
 		})
+	}
+}
+
+// A Config does not silently ignore settings: with a Resolver of its own,
+// PLCURL, HandleResolver and a different development switch are refused.
+func TestConfigRefusesContradictions(t *testing.T) {
+	base := func() Config {
+		return Config{ClientID: "https://app.example.com/oauth-client-metadata.json", RedirectURIs: []string{"https://app.example.com/callback"}, Scope: "atproto"}
+	}
+	for name, mod := range map[string]func(*Config){
+		"PLCURL": func(c *Config) { c.Resolver = &discovery.Resolver{}; c.PLCURL = "https://plc.example.com" },
+		"HandleResolver": func(c *Config) {
+			c.Resolver = &discovery.Resolver{}
+			c.HandleResolver = "https://pds.example.com"
+		},
+		"dev switch": func(c *Config) { c.Resolver = &discovery.Resolver{}; c.AllowInsecureDevelopment = true },
+	} {
+		cfg := base()
+		mod(&cfg)
+		if _, err := NewClient(cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s beside a Resolver: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	cfg := base()
+	cfg.Resolver, cfg.AllowInsecureDevelopment = &discovery.Resolver{AllowInsecureDevelopment: true}, true
+	if _, err := NewClient(cfg); err != nil {
+		t.Fatalf("consistent settings: %v", err)
 	}
 }
