@@ -112,16 +112,28 @@ func (e *OAuthError) Error() string {
 	return b.String()
 }
 
+// Hint says what an authorization server's error code usually means and
+// what to do (auth.Hinter).
+func (e *OAuthError) Hint() string { return oauthHint(e.Code) }
+
 func oauthHint(code string) string {
 	switch code {
 	case "invalid_client_metadata":
-		return "the server rejected the client metadata document; check it with `atoauth doctor <client_id>`"
+		return "the server rejected the client metadata document; check it with `atoauth doctor <client_id>`: it must answer 200 without redirect, as application/json, with client_id equal to its URL and every scope declared"
+	case "invalid_client":
+		return "the server could not authenticate the client: unknown client_id, a bad or missing client assertion, or a kid not in the JWKS (publish a new key before it signs)"
 	case "invalid_scope":
-		return "every requested scope must be declared in the client metadata scope"
+		return "every requested scope must be declared in the client metadata scope, character for character"
+	case "invalid_grant":
+		return "the code or refresh token is not valid any more (used, expired, revoked, or bound to another DPoP or client key): sign in again"
 	case "use_dpop_nonce":
-		return "the server kept asking for a new DPoP nonce"
+		return "the server kept asking for a new DPoP nonce; something may drop the DPoP-Nonce header"
 	case "invalid_dpop_proof":
 		return "the server rejected the DPoP proof (check the system clock)"
+	case "invalid_redirect_uri":
+		return "the redirect_uri is not one of the client's: loopback clients use http://127.0.0.1 or http://[::1], never localhost; web clients https"
+	case "access_denied":
+		return "the person declined; nothing is broken, offer to sign in again"
 	}
 	return ""
 }
@@ -134,6 +146,9 @@ type CallbackError struct {
 	Code        string
 	Description string
 }
+
+// Hint says what an error sent back to the redirect URI usually means.
+func (e *CallbackError) Hint() string { return oauthHint(e.Code) }
 
 func (e *CallbackError) Error() string {
 	if e.Description == "" {
@@ -168,6 +183,18 @@ func (e *RefreshError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RefreshError) Unwrap() error { return e.Err }
+
+// Hint says whether to try again or sign in again, with the cause's own
+// hint when it has one.
+func (e *RefreshError) Hint() string {
+	if h := auth.Hint(e.Err); h != "" {
+		return h
+	}
+	if e.Temporary {
+		return "the session is kept: try again later"
+	}
+	return "the session has ended: sign in again"
+}
 
 // Is makes a definitive RefreshError match ErrSessionExpired.
 func (e *RefreshError) Is(target error) bool { return target == ErrSessionExpired && !e.Temporary }

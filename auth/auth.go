@@ -73,6 +73,43 @@ var (
 	ErrIdentityMismatch = errors.New("atoauth: token subject does not match the expected account")
 )
 
+// Hinter is implemented by the errors of this module that know what
+// likely caused them and what to do about it: xrpc.Error, atoauth's
+// OAuthError, CallbackError and RefreshError, discovery's ResolveError,
+// MetadataError and IssuerMismatchError. A command line, a web page or a
+// log can show the hint beside the error instead of keeping its own table
+// of advice.
+type Hinter interface {
+	// Hint is one sentence: the likely cause and the fix, or "".
+	Hint() string
+}
+
+// Hint returns the hint of the first error in err's chain that has one,
+// or "".
+func Hint(err error) string {
+	for err != nil {
+		if h, ok := err.(Hinter); ok {
+			if s := h.Hint(); s != "" {
+				return s
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if s := Hint(e); s != "" {
+					return s
+				}
+			}
+			return ""
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
 // Public returns an Auth without credentials, for the public API of a
 // server: an AppView's public endpoint ("https://public.api.bsky.app")
 // answers app.bsky.* reads without a session. host must be an http(s)

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -52,4 +53,27 @@ func ExamplePublic() {
 	}
 	fmt.Println(appview.Host())
 	// Output: https://public.api.bsky.app
+}
+
+type hinted struct{ hint string }
+
+func (h hinted) Error() string { return "hinted" }
+func (h hinted) Hint() string  { return h.hint }
+
+// Hint finds the first hint in a chain of wrapped (and joined) errors.
+func TestHint(t *testing.T) {
+	if auth.Hint(nil) != "" || auth.Hint(errors.New("plain")) != "" {
+		t.Fatal("a hint from nowhere")
+	}
+	wrapped := fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", hinted{"do this"}))
+	if got := auth.Hint(wrapped); got != "do this" {
+		t.Fatalf("wrapped: %q", got)
+	}
+	joined := errors.Join(errors.New("a"), fmt.Errorf("b: %w", hinted{"or that"}))
+	if got := auth.Hint(joined); got != "or that" {
+		t.Fatalf("joined: %q", got)
+	}
+	if got := auth.Hint(fmt.Errorf("x: %w", hinted{""})); got != "" {
+		t.Fatalf("empty hint: %q", got)
+	}
 }

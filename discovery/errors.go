@@ -45,6 +45,32 @@ var (
 	ErrIssuerMismatch = errors.New("discovery: authorization server is not authoritative for the account")
 )
 
+// Two groups of the sentinels above, for callers that only need to know
+// whom to tell: each error of this package that matches one of the group's
+// members matches the group too.
+var (
+	// ErrAccountNotFound groups the answers that the identifier leads to
+	// no usable account — ErrInvalidIdentifier, ErrHandleNotFound,
+	// ErrHandleMismatch, ErrDIDNotFound, ErrInvalidDIDDocument, ErrNoPDS:
+	// the person should check what they typed.
+	ErrAccountNotFound = errors.New("discovery: no usable account for this identifier")
+	// ErrServerProblem groups the failures of the account's servers or of
+	// the network — ErrUnreachable, ErrInvalidMetadata, ErrIssuerMismatch:
+	// try again later, or tell the server's operator.
+	ErrServerProblem = errors.New("discovery: the account's servers could not be used")
+)
+
+// group returns the group of a sentinel, or nil.
+func group(kind error) error {
+	switch kind {
+	case ErrInvalidIdentifier, ErrHandleNotFound, ErrHandleMismatch, ErrDIDNotFound, ErrInvalidDIDDocument, ErrNoPDS:
+		return ErrAccountNotFound
+	case ErrUnreachable, ErrInvalidMetadata, ErrIssuerMismatch:
+		return ErrServerProblem
+	}
+	return nil
+}
+
 // ResolveError reports a failure to resolve an identifier (handle, DID, PDS
 // or server URL). It matches its Kind with errors.Is and unwraps to Err.
 type ResolveError struct {
@@ -67,6 +93,28 @@ func (e *ResolveError) Error() string {
 	}
 	return b.String()
 }
+
+// Hint says what a failure of its Kind usually means and what to do.
+func (e *ResolveError) Hint() string {
+	switch e.Kind {
+	case ErrInvalidIdentifier:
+		return "sign in with a handle (alice.bsky.social), a DID (did:plc:…) or the https address of a PDS"
+	case ErrHandleNotFound:
+		return "no account answers to this handle: check its spelling, or sign in with the DID or the PDS's address"
+	case ErrHandleMismatch:
+		return "the handle points to an account whose DID document does not claim it back; sign in with the DID instead"
+	case ErrDIDNotFound:
+		return "the DID has no document (a typo, or an account that was deleted)"
+	case ErrInvalidDIDDocument, ErrNoPDS:
+		return "the account's DID document names no usable PDS; its owner must fix it"
+	case ErrUnreachable:
+		return "a server could not be reached, or a handle could not be checked: check the connection and try again"
+	}
+	return ""
+}
+
+// Is matches the group of Kind (ErrAccountNotFound or ErrServerProblem).
+func (e *ResolveError) Is(target error) bool { return target != nil && target == group(e.Kind) }
 
 // Unwrap returns Kind and, when set, Err.
 func (e *ResolveError) Unwrap() []error {
@@ -115,11 +163,24 @@ func (e *MetadataError) Error() string {
 	return b.String()
 }
 
-// Is reports whether target is [ErrInvalidMetadata].
-func (e *MetadataError) Is(target error) bool { return target == ErrInvalidMetadata }
+// Is reports whether target is [ErrInvalidMetadata] or its group,
+// [ErrServerProblem].
+func (e *MetadataError) Is(target error) bool {
+	return target == ErrInvalidMetadata || target == ErrServerProblem
+}
 
 // Unwrap returns the underlying cause.
 func (e *MetadataError) Unwrap() error { return e.Err }
+
+// Hint says what to do about server metadata that failed a check.
+func (e *MetadataError) Hint() string {
+	return "the account's server is not set up for atproto OAuth as the spec requires; its operator must fix it (atoauth doctor <handle> shows the check)"
+}
+
+// Hint says why an issuer mismatch stops a login or a session.
+func (e *IssuerMismatchError) Hint() string {
+	return "the account's PDS names another authorization server: the account moved, or a server claims an account it does not host; sign in again"
+}
 
 // IssuerMismatchError reports that the authorization server designated by an
 // account's PDS is not the expected issuer (atproto OAuth spec, "Identity
@@ -141,3 +202,6 @@ func (e *IssuerMismatchError) Error() string {
 
 // Unwrap returns [ErrIssuerMismatch].
 func (e *IssuerMismatchError) Unwrap() error { return ErrIssuerMismatch }
+
+// Is matches [ErrServerProblem], the group of ErrIssuerMismatch.
+func (e *IssuerMismatchError) Is(target error) bool { return target == ErrServerProblem }
