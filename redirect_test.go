@@ -66,17 +66,17 @@ func TestRedirectIntoThePDSIsNeverSigned(t *testing.T) {
 			t.Fatalf("HTTP %d %s: the cross-origin redirect was followed", resp.StatusCode, resp.Header.Get("Location"))
 		}
 
-		// A client with the default redirect policy over Transport()
+		// A client with the default redirect policy over HTTPClient().Transport
 		// follows it, but unsigned: the PDS refuses.
 		req, _ = http.NewRequest(method, link.URL+"/preview", bytes.NewReader([]byte(`{"repo":"x"}`)))
-		resp, err = (&http.Client{Transport: s.Transport()}).Do(req)
+		resp, err = (&http.Client{Transport: s.HTTPClient().Transport}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("redirected into the PDS through Transport(): HTTP %d %s, want 401 (unsigned)", resp.StatusCode, body)
+			t.Fatalf("redirected into the PDS through HTTPClient().Transport: HTTP %d %s, want 401 (unsigned)", resp.StatusCode, body)
 		}
 		if got := e.net.Counters(); got.PDSAuthenticated != before.PDSAuthenticated {
 			t.Fatalf("HTTP %d: a request that started elsewhere was authenticated at the PDS", status)
@@ -85,7 +85,7 @@ func TestRedirectIntoThePDSIsNeverSigned(t *testing.T) {
 }
 
 // A PDS redirect to another origin is not followed by Session.HTTPClient
-// (the caller gets the 3xx); followed by another client over Transport(),
+// (the caller gets the 3xx); followed by another client over HTTPClient().Transport,
 // it carries no credentials.
 func TestRedirectOutOfThePDSCarriesNoCredentials(t *testing.T) {
 	e := newEnv(t)
@@ -109,7 +109,7 @@ func TestRedirectOutOfThePDSCarriesNoCredentials(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, s.PDS()+"/xrpc/com.atproto.repo.createRecord", strings.NewReader(`{"secret":"body"}`))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err = (&http.Client{Transport: s.Transport()}).Do(req)
+	resp, err = (&http.Client{Transport: s.HTTPClient().Transport}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

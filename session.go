@@ -135,10 +135,6 @@ func (c *Client) Logout(ctx context.Context, id string) error {
 // credential for whoever holds it (keep it in an HttpOnly cookie at most).
 func (s *Session) ID() string { return s.id }
 
-// Client returns the Client the session belongs to (for its Resolver, for
-// example).
-func (s *Session) Client() *Client { return s.c }
-
 // Info describes the session as last loaded or refreshed.
 func (s *Session) Info() SessionInfo {
 	s.mu.Lock()
@@ -182,7 +178,10 @@ func (s *Session) Resolver() *discovery.Resolver { return s.c.resolver }
 // caller instead, who may fetch its Location without the session. So a
 // request to the PDS never carries its credentials (or its body) to
 // another host, and a request that started elsewhere (a link preview, a
-// webhook) is never signed, even if it is redirected into the PDS.
+// webhook) is never signed, even if it is redirected into the PDS. Its
+// Transport keeps that rule whatever client it is used in: it signs a
+// request only when the request and every earlier one of its redirect
+// chain (Request.Response) go to the PDS.
 func (s *Session) HTTPClient() *http.Client {
 	return &http.Client{Transport: s.transport, CheckRedirect: sameOriginRedirects}
 }
@@ -197,13 +196,6 @@ func sameOriginRedirects(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
-
-// Transport returns the RoundTripper behind HTTPClient. It signs a
-// request only when it goes to the session's PDS and so did every request
-// of its redirect chain (Request.Response), so that even an *http.Client
-// with another redirect policy never signs a request that started at
-// another host.
-func (s *Session) Transport() http.RoundTripper { return s.transport }
 
 // Refresh refreshes the session's tokens now.
 func (s *Session) Refresh(ctx context.Context) error {
