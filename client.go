@@ -360,7 +360,7 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 		return nil, fmt.Errorf("%w: the login took too long", ErrInvalidState)
 	}
 	if params.hasIss && params.iss != req.Issuer {
-		return nil, fmt.Errorf("%w: the callback's iss is %q, the login went to %q", ErrIssuerMismatch, cleanText(params.iss), req.Issuer)
+		return nil, fmt.Errorf("%w: the callback's iss is %q, the login went to %q", ErrCallbackIssuer, cleanText(params.iss), req.Issuer)
 	}
 	if params.errCode != "" {
 		return nil, &CallbackError{Code: cleanText(params.errCode), Description: cleanText(params.errDesc)}
@@ -368,7 +368,7 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 	if !params.hasIss {
 		// Every atproto authorization server advertises
 		// authorization_response_iss_parameter_supported, so iss is required.
-		return nil, fmt.Errorf("%w: the callback has no iss parameter", ErrIssuerMismatch)
+		return nil, fmt.Errorf("%w: the callback has no iss parameter", ErrCallbackIssuer)
 	}
 	if params.code == "" {
 		return nil, &CallbackError{Code: "invalid_request", Description: "the callback has neither code nor error"}

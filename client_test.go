@@ -249,7 +249,7 @@ func TestCallbackChecks(t *testing.T) {
 			e := newEnv(t)
 			e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.CallbackIss = iss })
 			_, q := e.authorize("alice.test", e.alice)
-			if _, err := e.client.Callback(ctx, q, nil); !errors.Is(err, atoauth.ErrIssuerMismatch) {
+			if _, err := e.client.Callback(ctx, q, nil); !errors.Is(err, atoauth.ErrCallbackIssuer) {
 				t.Fatalf("err = %v, want ErrIssuerMismatch", err)
 			}
 			if e.net.Counters().CodeExchanges != 0 {

@@ -21,10 +21,12 @@ var (
 	// that does not belong to the browser that started the login.
 	ErrInvalidState = errors.New("atoauth: unknown, expired or already used login state")
 
-	// ErrIssuerMismatch reports that an issuer did not match the one the
-	// login or session is bound to: the callback's iss parameter (RFC 9207)
-	// or the authorization server that the account's PDS names now.
-	ErrIssuerMismatch = errors.New("atoauth: issuer mismatch")
+	// ErrCallbackIssuer reports a callback whose iss parameter is missing
+	// or is not the authorization server the login went to (RFC 9207: a
+	// mix-up attack, or a redirect from another server). It is not
+	// discovery.ErrIssuerMismatch, an account whose PDS names another
+	// authorization server (reported as ErrIdentityMismatch).
+	ErrCallbackIssuer = errors.New("atoauth: the callback's issuer is not the login's")
 
 	// ErrIdentityMismatch reports a token whose sub is not the account the
 	// login was started for, or whose DID document does not lead back to

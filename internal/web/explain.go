@@ -114,7 +114,7 @@ func explainCallback(err error) (errorPage, int) {
 		return errorPage{Heading: "Sign-in link expired",
 			Message: "This sign-in was already used, took too long, or was started in another browser or tab. Please sign in again.",
 			Detail:  detail(err)}, http.StatusBadRequest
-	case errors.Is(err, atoauth.ErrIssuerMismatch), errors.Is(err, atoauth.ErrIdentityMismatch), errors.Is(err, discovery.ErrIssuerMismatch):
+	case errors.Is(err, atoauth.ErrCallbackIssuer), errors.Is(err, atoauth.ErrIdentityMismatch), errors.Is(err, discovery.ErrIssuerMismatch):
 		return errorPage{Heading: "Sign-in refused",
 			Message: "The server that answered is not the one that hosts this account, so the sign-in was refused to keep the account safe.",
 			Detail:  detail(err)}, http.StatusBadRequest
