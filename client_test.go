@@ -29,7 +29,7 @@ type env struct {
 	client *atoauth.Client
 	store  atoauth.Store
 	alice  syntax.DID
-	logs   *bytes.Buffer
+	logs   *atoauthtest.Buffer
 }
 
 type envOption func(*atoauth.Config)
@@ -42,13 +42,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 func newEnvWith(t *testing.T, nopts atoauthtest.Options, opts ...envOption) *env {
 	t.Helper()
 	n := atoauthtest.NewNetwork(t, nopts)
-	e := &env{t: t, net: n, logs: &bytes.Buffer{}}
+	e := &env{t: t, net: n, logs: &atoauthtest.Buffer{}}
 	e.alice = n.CreateAccount("alice.test")
-	cfg := atoauth.LoopbackConfig("atproto transition:generic")
-	cfg.PLCURL = n.PLC.URL
-	cfg.HandleResolver = n.PDS.URL
-	cfg.AllowInsecureDevelopment = true
-	cfg.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := n.ClientConfig("atproto transition:generic")
+	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -62,17 +59,6 @@ func newEnvWith(t *testing.T, nopts atoauthtest.Options, opts ...envOption) *env
 	}
 	e.client = c
 	return e
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // authorize starts a login and has the fake user approve it, returning the
@@ -94,18 +80,22 @@ func (e *env) authorize(identifier string, account syntax.DID, opts ...atoauthte
 	return auth, redirect.Query()
 }
 
-// otherProcess returns a second Client on the same store: another process
-// of the same app, or this one after a restart. It shares nothing in memory
-// with e.client (no nonces, no refresh coordination).
-func (e *env) otherProcess(store atoauth.Store) *atoauth.Client {
+// otherProcess returns s as another process of the same app, or this one
+// after a restart, sees it: through a second Client on store. It shares
+// nothing in memory with e.client (no nonces, no refresh coordination).
+func (e *env) otherProcess(store atoauth.Store, s *atoauth.Session) *atoauth.Session {
 	e.t.Helper()
-	cfg := atoauth.LoopbackConfig("atproto transition:generic")
-	cfg.PLCURL, cfg.HandleResolver, cfg.AllowInsecureDevelopment, cfg.Store = e.net.PLC.URL, e.net.PDS.URL, true, store
+	cfg := e.net.ClientConfig("atproto transition:generic")
+	cfg.Store = store
 	c, err := atoauth.NewClient(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return c
+	other, err := c.Session(context.Background(), s.ID())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return other
 }
 
 func (e *env) login(identifier string) *atoauth.Session {
@@ -232,14 +222,10 @@ func TestCallbackChecks(t *testing.T) {
 		}
 	})
 	t.Run("expired", func(t *testing.T) {
-		now := time.Now()
-		var mu sync.Mutex
-		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		e := newEnv(t, func(c *atoauth.Config) { c.Clock = clock; c.AuthRequestTTL = time.Minute })
+		clk := atoauthtest.NewClock(time.Now())
+		e := newEnv(t, func(c *atoauth.Config) { c.Clock = clk.Now; c.AuthRequestTTL = time.Minute })
 		_, q := e.authorize("alice.test", e.alice)
-		mu.Lock()
-		now = now.Add(2 * time.Minute)
-		mu.Unlock()
+		clk.Advance(2 * time.Minute)
 		if _, err := e.client.Callback(ctx, q, nil); !errors.Is(err, atoauth.ErrInvalidState) {
 			t.Fatalf("expired login: %v", err)
 		}
@@ -458,25 +444,19 @@ func TestReactiveRefreshOnInvalidToken(t *testing.T) {
 	}
 }
 
-// clock is a settable test clock shared by client and network.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClockedEnv is newEnv with a fake clock, returned, that the network
+// (whose access tokens live ttl) and the client share.
+func newClockedEnv(t *testing.T, ttl time.Duration, opts ...envOption) (*env, *atoauthtest.Clock) {
+	t.Helper()
+	clk := atoauthtest.NewClock(time.Now())
+	opts = append([]envOption{func(c *atoauth.Config) { c.Clock = clk.Now }}, opts...)
+	return newEnvWith(t, atoauthtest.Options{Clock: clk.Now, AccessTokenTTL: ttl}, opts...), clk
 }
 
 func TestProactiveRefreshIsSingleFlight(t *testing.T) {
-	clk := &clock{now: time.Now()}
-	e := newEnvWith(t, atoauthtest.Options{Clock: clk.Now, AccessTokenTTL: 10 * time.Minute},
-		func(c *atoauth.Config) { c.Clock = clk.Now })
+	e, clk := newClockedEnv(t, 10*time.Minute)
 	s := e.login("alice.test")
-	clk.Add(11 * time.Minute) // every access token has expired
+	clk.Advance(11 * time.Minute) // every access token has expired
 
 	// 50 goroutines over several handles to the same session.
 	handles := []*atoauth.Session{s}
@@ -515,47 +495,76 @@ func TestProactiveRefreshIsSingleFlight(t *testing.T) {
 }
 
 func TestRefreshNotAbandonedOnCancel(t *testing.T) {
-	e := newEnv(t)
+	store := &savingStore{Store: atoauth.NewMemoryStore(), saved: make(chan struct{}, 1)}
+	e := newEnv(t, func(c *atoauth.Config) { c.Store = store })
 	s := e.login("alice.test")
 	before, _ := e.store.GetSession(context.Background(), s.ID())
-	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.TokenDelay = 300 * time.Millisecond })
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if err := s.Refresh(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Refresh = %v, want the caller's deadline", err)
+	// The caller gives up once the server has minted the new tokens, and
+	// the server answers only after the caller has returned.
+	ctx, cancel := context.WithCancel(context.Background())
+	answer := make(chan struct{})
+	release := sync.OnceFunc(func() { close(answer) })
+	defer release()
+	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) {
+		tp.TokenResponse = func(map[string]any) { cancel(); <-answer }
+	})
+	if err := s.Refresh(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Refresh = %v, want the caller's cancellation", err)
 	}
+	select {
+	case <-store.saved: // the login's
+	default:
+	}
+	release()
 	// The refresh goes on and its tokens are stored.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		after, err := e.store.GetSession(context.Background(), s.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after.RefreshToken != before.RefreshToken {
-			if !e.net.RefreshTokenValid(after.RefreshToken) {
-				t.Fatal("stored refresh token is not live")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh was abandoned: the stored tokens never changed")
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-store.saved:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refresh was abandoned: the stored tokens never changed")
 	}
-	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.TokenDelay = 0 })
+	after, err := e.store.GetSession(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.RefreshToken == before.RefreshToken || !e.net.RefreshTokenValid(after.RefreshToken) {
+		t.Fatal("the stored refresh token is not the live new one")
+	}
+	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.TokenResponse = nil })
 	mustWrite(t, s)
+}
+
+// savingStore tells on saved (without waiting) when a session has been
+// saved.
+type savingStore struct {
+	atoauth.Store
+	saved chan struct{}
+}
+
+func (s *savingStore) SaveSession(ctx context.Context, d *atoauth.SessionData) error {
+	err := s.Store.SaveSession(ctx, d)
+	select {
+	case s.saved <- struct{}{}:
+	default:
+	}
+	return err
 }
 
 func TestRevokedSessionEndsAndIsDeleted(t *testing.T) {
 	e := newEnv(t)
 	s := e.login("alice.test")
 	e.net.RevokeAll(e.alice)
-	err := s.Refresh(context.Background())
+	e.ended(t, s, s.Refresh(context.Background()))
+}
+
+// ended fails t unless err says that s has ended (ErrSessionExpired) and
+// the session is no longer stored.
+func (e *env) ended(t *testing.T, s *atoauth.Session, err error) {
+	t.Helper()
 	if !errors.Is(err, atoauth.ErrSessionExpired) {
 		t.Fatalf("err = %v, want ErrSessionExpired", err)
 	}
 	if _, err := e.client.Session(context.Background(), s.ID()); !errors.Is(err, atoauth.ErrSessionNotFound) {
-		t.Fatalf("dead session still stored: %v", err)
+		t.Fatalf("the ended session is still stored: %v", err)
 	}
 }
 
@@ -564,11 +573,7 @@ func TestTokenReplacedElsewhereIsPickedUp(t *testing.T) {
 	// one's in-memory token is replaced and the PDS rejects it.
 	e := newEnv(t)
 	s := e.login("alice.test")
-	other := e.otherProcess(e.store)
-	peer, err := other.Session(context.Background(), s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer := e.otherProcess(e.store, s)
 	if err := peer.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -602,11 +607,7 @@ func TestInvalidGrantRereadsStore(t *testing.T) {
 	e := newEnv(t, func(c *atoauth.Config) { c.Store = ss })
 	s := e.login("alice.test")
 	old, _ := ss.GetSession(context.Background(), s.ID())
-	other := e.otherProcess(ss)
-	peer, err := other.Session(context.Background(), s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer := e.otherProcess(ss, s)
 	if err := peer.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -841,11 +842,7 @@ func TestRefreshAfterRestartPrimesNonce(t *testing.T) {
 	// end the session.
 	e := newEnv(t)
 	s := e.login("alice.test")
-	restarted := e.otherProcess(e.store)
-	rs, err := restarted.Session(context.Background(), s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := e.otherProcess(e.store, s)
 	if err := rs.Refresh(context.Background()); err != nil {
 		t.Fatalf("refresh after restart: %v", err)
 	}

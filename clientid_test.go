@@ -12,10 +12,10 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// twoClients returns a fake network with alice, and two loopback clients
-// on one store that differ only in their scope, and so in their client_id
-// (a loopback client_id carries its scope).
-func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *atoauth.Client, store atoauth.Store) {
+// twoClients returns a fake network with alice, two loopback clients on
+// one store that differ only in their scope, and so in their client_id (a
+// loopback client_id carries its scope), and alice's session through a.
+func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *atoauth.Client, store atoauth.Store, sess *atoauth.Session) {
 	t.Helper()
 	n = atoauthtest.NewNetwork(t, atoauthtest.Options{})
 	alice = n.CreateAccount("alice.test")
@@ -33,16 +33,16 @@ func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *a
 	if a.ClientID() == b.ClientID() {
 		t.Fatalf("both clients have client_id %s", a.ClientID())
 	}
-	return n, alice, a, b, store
+	sess, err := n.Login(context.Background(), a, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, alice, a, b, store, sess
 }
 
 func TestSessionRecordsItsClient(t *testing.T) {
 	ctx := context.Background()
-	n, alice, a, _, store := twoClients(t)
-	sess, err := n.Login(ctx, a, alice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, a, _, store, sess := twoClients(t)
 	if got := sess.Info().ClientID; got != a.ClientID() {
 		t.Errorf("Info().ClientID = %q, want %q", got, a.ClientID())
 	}
@@ -64,14 +64,10 @@ func TestSessionRecordsItsClient(t *testing.T) {
 
 func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 	ctx := context.Background()
-	n, alice, a, b, store := twoClients(t)
-	sess, err := n.Login(ctx, a, alice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, alice, a, b, store, sess := twoClients(t)
 	id := sess.ID()
 
-	_, err = b.Session(ctx, id)
+	_, err := b.Session(ctx, id)
 	if !errors.Is(err, atoauth.ErrOtherClient) {
 		t.Fatalf("Session through another client: err = %v, want ErrOtherClient", err)
 	}
@@ -143,11 +139,7 @@ func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 // and adopted by the one that refreshes it.
 func TestSessionWithoutClientIsAdopted(t *testing.T) {
 	ctx := context.Background()
-	n, alice, a, b, store := twoClients(t)
-	sess, err := n.Login(ctx, a, alice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, alice, a, b, store, sess := twoClients(t)
 	id := sess.ID()
 	forget := func() {
 		t.Helper()

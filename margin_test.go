@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
-	"github.com/atoauth/atoauth/atoauthtest"
 )
 
 // The proactive refresh margin follows the token's lifetime: a short-lived
@@ -34,18 +33,16 @@ func TestRefreshMarginFollowsTokenLifetime(t *testing.T) {
 		{ttl: time.Hour, every: time.Minute, span: 5 * time.Hour, min: 5, max: 6},
 	} {
 		t.Run(fmt.Sprint(tc.ttl, " over ", tc.span, " from ", tc.start), func(t *testing.T) {
-			clk := &clock{now: time.Now()}
-			e := newEnvWith(t, atoauthtest.Options{Clock: clk.Now, AccessTokenTTL: tc.ttl},
-				func(c *atoauth.Config) { c.Clock = clk.Now })
+			e, clk := newClockedEnv(t, tc.ttl)
 			s := e.login("alice.test")
 			mustWrite(t, s) // learns the PDS's nonce
-			clk.Add(tc.start)
+			clk.Advance(tc.start)
 			before := e.net.Counters()
 			requests := 0
 			for elapsed := time.Duration(0); elapsed < tc.span; elapsed += tc.every {
 				mustWrite(t, s)
 				requests++
-				clk.Add(tc.every)
+				clk.Advance(tc.every)
 			}
 			c := e.net.Counters()
 			refreshes := c.Refreshes - before.Refreshes
@@ -65,9 +62,7 @@ func TestRefreshMarginFollowsTokenLifetime(t *testing.T) {
 // A session whose token lifetime is unknown (no UpdatedAt, as in a row
 // written by an older store) falls back to Config.RefreshMargin.
 func TestRefreshMarginWithoutIssueTime(t *testing.T) {
-	clk := &clock{now: time.Now()}
-	e := newEnvWith(t, atoauthtest.Options{Clock: clk.Now, AccessTokenTTL: time.Hour},
-		func(c *atoauth.Config) { c.Clock = clk.Now; c.RefreshMargin = 10 * time.Minute })
+	e, clk := newClockedEnv(t, time.Hour, func(c *atoauth.Config) { c.RefreshMargin = 10 * time.Minute })
 	s := e.login("alice.test")
 	d, err := e.store.GetSession(context.Background(), s.ID())
 	if err != nil {
@@ -81,12 +76,12 @@ func TestRefreshMarginWithoutIssueTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(47 * time.Minute) // 13 minutes left: outside the 10-12.5 minute margin
+	clk.Advance(47 * time.Minute) // 13 minutes left: outside the 10-12.5 minute margin
 	mustWrite(t, s)
 	if n := e.net.Counters().Refreshes; n != 0 {
 		t.Fatalf("refreshed %d times with 13 minutes left", n)
 	}
-	clk.Add(3*time.Minute + 30*time.Second) // 9.5 minutes left
+	clk.Advance(3*time.Minute + 30*time.Second) // 9.5 minutes left
 	mustWrite(t, s)
 	if n := e.net.Counters().Refreshes; n != 1 {
 		t.Fatalf("refreshes = %d with 9.5 minutes left, want 1", n)

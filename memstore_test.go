@@ -14,6 +14,10 @@ func TestMemoryStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) atoauth.Store { return atoauth.NewMemoryStore() })
 }
 
+func BenchmarkMemoryStore(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) atoauth.Store { return atoauth.NewMemoryStore() })
+}
+
 // TestMemoryStoreLeaseWithFakeTime checks lease expiry on a fake clock
 // (testing/synctest): a holder that never unlocks loses the lock exactly
 // when its 45 s lease ends, without the test waiting 45 s.

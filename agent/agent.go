@@ -28,8 +28,8 @@ type Options struct {
 	// MaxBlobSize caps uploads (default DefaultMaxBlobSize); a larger
 	// blob fails before anything is sent, matching xrpc.ErrTooLarge.
 	MaxBlobSize int64
-	// Now dates new records (createdAt); nil means time.Now.
-	Now func() time.Time
+	// Clock dates new records (createdAt); nil means time.Now.
+	Clock func() time.Time
 }
 
 // Agent does the everyday things of a signed-in account, each in one
@@ -61,7 +61,7 @@ func New(a auth.Auth, opts *Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	ag := &Agent{auth: a, xc: xc, resolver: o.Resolver, maxBlob: o.MaxBlobSize, now: o.Now}
+	ag := &Agent{auth: a, xc: xc, resolver: o.Resolver, maxBlob: o.MaxBlobSize, now: o.Clock}
 	if ag.resolver == nil {
 		if r, ok := a.(interface{ Resolver() *discovery.Resolver }); ok {
 			ag.resolver = r.Resolver()

@@ -39,15 +39,15 @@ func rkeyOf(t *testing.T, uri string) string {
 }
 
 func TestRecords(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(nil)
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
 
 	created, err := a.CreateRecord(ctx, "com.example.note", newNote("one"), &agent.WriteOptions{RKey: "first"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.URI != "at://"+e.alice.String()+"/com.example.note/first" || created.Commit == nil || created.Commit.Rev == "" {
+	if created.URI != "at://"+e.Account.String()+"/com.example.note/first" || created.Commit == nil || created.Commit.Rev == "" {
 		t.Fatalf("create: %+v", created)
 	}
 	if _, err := a.CreateRecord(ctx, "com.example.note", newNote("dup"), &agent.WriteOptions{RKey: "first"}); err == nil {
@@ -98,7 +98,7 @@ func TestRecords(t *testing.T) {
 	}
 
 	desc, err := a.DescribeRepo(ctx, "")
-	if err != nil || desc.DID != e.alice.String() || desc.Handle != "alice.test" || !slices.Equal(desc.Collections, []string{"com.example.note"}) ||
+	if err != nil || desc.DID != e.Account.String() || desc.Handle != "alice.test" || !slices.Equal(desc.Collections, []string{"com.example.note"}) ||
 		!bytes.Contains(desc.DIDDoc, []byte("#atproto_pds")) {
 		t.Fatalf("describeRepo: %+v %v", desc, err)
 	}
@@ -108,8 +108,8 @@ func TestRecords(t *testing.T) {
 }
 
 func TestListRecords(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(nil)
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
 	var want []string
 	for i := range 7 {
@@ -122,14 +122,14 @@ func TestListRecords(t *testing.T) {
 	slices.Reverse(want) // newest first
 
 	list := func(opts *agent.ListOptions) (uris []string, requests int) {
-		before := e.net.Counters().PDSRequests
+		before := e.Net.Counters().PDSRequests
 		for rec, err := range a.ListRecords(ctx, "", "com.example.note", opts) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			uris = append(uris, rec.URI)
 		}
-		return uris, e.net.Counters().PDSRequests - before
+		return uris, e.Net.Counters().PDSRequests - before
 	}
 	got, reqs := list(&agent.ListOptions{Limit: 3})
 	if !slices.Equal(got, want) || reqs != 4 { // 3 + 3 + 1, then an empty page
@@ -146,11 +146,11 @@ func TestListRecords(t *testing.T) {
 	}
 
 	// Stopping early fetches no more pages.
-	before := e.net.Counters().PDSRequests
+	before := e.Net.Counters().PDSRequests
 	for range a.ListRecords(ctx, "", "com.example.note", &agent.ListOptions{Limit: 2}) {
 		break
 	}
-	if n := e.net.Counters().PDSRequests - before; n != 1 {
+	if n := e.Net.Counters().PDSRequests - before; n != 1 {
 		t.Fatalf("break after the first record: %d requests", n)
 	}
 
@@ -178,8 +178,8 @@ func TestListRecords(t *testing.T) {
 }
 
 func TestApplyWrites(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(nil)
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
 	first, err := a.CreateRecord(ctx, "com.example.note", newNote("a"), &agent.WriteOptions{RKey: "a"})
 	if err != nil {
@@ -201,7 +201,7 @@ func TestApplyWrites(t *testing.T) {
 		res.Results[2].CID == first.CID || res.Results[3].URI != "" {
 		t.Fatalf("results: %+v", res)
 	}
-	if _, ok := e.net.Record(e.alice, "com.example.note", "b"); ok {
+	if _, ok := e.Net.Record(e.Account, "com.example.note", "b"); ok {
 		t.Fatal("b not deleted")
 	}
 
@@ -214,7 +214,7 @@ func TestApplyWrites(t *testing.T) {
 	if !errors.As(err, &xe) || xe.Name != "InvalidRequest" {
 		t.Fatalf("failing batch: %v", err)
 	}
-	if _, ok := e.net.Record(e.alice, "com.example.note", "d"); ok {
+	if _, ok := e.Net.Record(e.Account, "com.example.note", "d"); ok {
 		t.Fatal("a failed batch was partly applied")
 	}
 	if _, err := a.ApplyWrites(ctx, []agent.Write{agent.Delete("com.example.note", "c")}, &agent.WriteOptions{SwapCommit: first.Commit.CID}); !errors.Is(err, xrpc.ErrInvalidSwap) {
@@ -239,19 +239,19 @@ func pngImage(w, h int) []byte {
 }
 
 func TestBlobs(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(&agent.Options{MaxBlobSize: 1 << 20})
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, &agent.Options{MaxBlobSize: 1 << 20})
 	ctx := context.Background()
 	data := pngImage(300, 200)
 
 	// The first PDS request of the session: the PDS asks for a nonce and
 	// the upload is sent again from the buffer.
-	before := e.net.Counters().PDSNonceChallenges
+	before := e.Net.Counters().PDSNonceChallenges
 	blob, err := a.UploadBlob(ctx, bytes.NewReader(data), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.net.Counters().PDSNonceChallenges-before != 1 {
+	if e.Net.Counters().PDSNonceChallenges-before != 1 {
 		t.Fatal("expected a nonce challenge on the upload")
 	}
 	if blob.Type != "blob" || blob.MimeType != "image/png" || blob.Size != int64(len(data)) || !strings.HasPrefix(blob.CID(), "bafkrei") {
@@ -263,14 +263,14 @@ func TestBlobs(t *testing.T) {
 	}
 
 	// Too large: refused before sending.
-	reqs := e.net.Counters().PDSRequests
+	reqs := e.Net.Counters().PDSRequests
 	if _, err := a.UploadBlob(ctx, bytes.NewReader(make([]byte, 1<<20+1)), "application/octet-stream"); !errors.Is(err, xrpc.ErrTooLarge) {
 		t.Fatalf("oversized: %v", err)
 	}
 	if _, err := a.UploadBlob(ctx, strings.NewReader("x"), "not a type"); err == nil {
 		t.Fatal("bad MIME type accepted")
 	}
-	if e.net.Counters().PDSRequests != reqs {
+	if e.Net.Counters().PDSRequests != reqs {
 		t.Fatal("refused uploads were sent")
 	}
 	if _, _, err := a.GetBlob(ctx, "", "bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); err == nil {
@@ -279,10 +279,10 @@ func TestBlobs(t *testing.T) {
 }
 
 func TestPost(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	bob := e.net.CreateAccount("bob.test")
+	e := newEnv(t, genericScope)
+	bob := e.Net.CreateAccount("bob.test")
 	when := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	a := e.agent(&agent.Options{Now: func() time.Time { return when }})
+	a := newAgent(t, e, &agent.Options{Clock: func() time.Time { return when }})
 	ctx := context.Background()
 	img := pngImage(400, 300)
 
@@ -294,7 +294,7 @@ func TestPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, ok := e.net.Record(e.alice, "app.bsky.feed.post", rkeyOf(t, res.URI))
+	raw, ok := e.Net.Record(e.Account, "app.bsky.feed.post", rkeyOf(t, res.URI))
 	if !ok {
 		t.Fatal("no record")
 	}
@@ -340,13 +340,13 @@ func TestPost(t *testing.T) {
 	if im["alt"] != "a test pattern" || ar["width"] != float64(400) || ar["height"] != float64(300) {
 		t.Fatalf("image: %v", im)
 	}
-	if stored, _, ok := e.net.Blob(e.alice, ref); !ok || !bytes.Equal(stored, img) {
+	if stored, _, ok := e.Net.Blob(e.Account, ref); !ok || !bytes.Equal(stored, img) {
 		t.Fatal("image blob not stored")
 	}
 
 	// The AppView shows it with CDN URLs.
 	feed, err := a.GetAuthorFeed(ctx, "", &agent.FeedOptions{Filter: "posts_with_media"})
-	if err != nil || len(feed.Items) != 1 || feed.Items[0].Post.Text() != text || !strings.Contains(string(feed.Items[0].Post.Embed), atoauthtest.CDNPrefix+"/feed_fullsize/plain/"+e.alice.String()+"/"+ref) {
+	if err != nil || len(feed.Items) != 1 || feed.Items[0].Post.Text() != text || !strings.Contains(string(feed.Items[0].Post.Embed), atoauthtest.CDNPrefix+"/feed_fullsize/plain/"+e.Account.String()+"/"+ref) {
 		t.Fatalf("author feed: %+v %v", feed, err)
 	}
 
@@ -362,18 +362,22 @@ func TestPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ = e.net.Record(e.alice, "app.bsky.feed.post", rkeyOf(t, res2.URI))
+	raw, _ = e.Net.Record(e.Account, "app.bsky.feed.post", rkeyOf(t, res2.URI))
 	if strings.Contains(string(raw), "facets") || !strings.Contains(string(raw), `"aspectRatio":{"width":4,"height":3}`) {
 		t.Fatalf("second post: %s", raw)
 	}
 }
 
 func TestReplies(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	bobDID := e.net.CreateAccount("bob.test")
-	a := e.agent(nil)
-	b := e.agentFor(e.login(bobDID, ""), nil)
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
+	bob, err := e.Net.SignIn(ctx, "bob.test", genericScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobDID := bob.Account
+	a := newAgent(t, e, nil)
+	b := newAgent(t, bob, nil)
 
 	root, err := a.Post(ctx, "root", nil)
 	if err != nil {
@@ -388,14 +392,14 @@ func TestReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := func(did syntax.DID, res *agent.WriteResult, parent *agent.WriteResult) {
-		raw, _ := e.net.Record(did, "app.bsky.feed.post", rkeyOf(t, res.URI))
+		raw, _ := e.Net.Record(did, "app.bsky.feed.post", rkeyOf(t, res.URI))
 		var p struct{ Reply agent.ReplyRef }
 		if err := json.Unmarshal(raw, &p); err != nil || p.Reply.Root != root.Ref() || p.Reply.Parent != parent.Ref() {
 			t.Fatalf("reply refs of %s: %s", res.URI, raw)
 		}
 	}
 	check(bobDID, r1, root)
-	check(e.alice, r2, r1)
+	check(e.Account, r2, r1)
 
 	// Alice's timeline: her posts and, once she follows Bob, his.
 	tl, err := a.GetTimeline(ctx, nil)
@@ -423,17 +427,17 @@ func TestReplies(t *testing.T) {
 	}
 
 	// Replying to a post that does not exist fails before posting.
-	if _, err := a.Post(ctx, "x", &agent.PostOptions{ReplyTo: &agent.StrongRef{URI: "at://" + e.alice.String() + "/app.bsky.feed.post/nope"}}); !errors.Is(err, xrpc.ErrRecordNotFound) {
+	if _, err := a.Post(ctx, "x", &agent.PostOptions{ReplyTo: &agent.StrongRef{URI: "at://" + e.Account.String() + "/app.bsky.feed.post/nope"}}); !errors.Is(err, xrpc.ErrRecordNotFound) {
 		t.Fatalf("reply to a missing post: %v", err)
 	}
 }
 
 func TestPostValidation(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(nil)
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
 	img := agent.Image{Blob: &agent.Blob{Type: "blob", Ref: agent.BlobLink{Link: "bafkreiaaaa"}, MimeType: "image/png", Size: 1}}
-	before := e.net.Counters().PDSRequests
+	before := e.Net.Counters().PDSRequests
 	for _, tc := range []struct {
 		text string
 		opts *agent.PostOptions
@@ -451,17 +455,17 @@ func TestPostValidation(t *testing.T) {
 			t.Errorf("Post(%.20q, %+v) accepted", tc.text, tc.opts)
 		}
 	}
-	if n := e.net.Counters().PDSRequests - before; n != 0 {
+	if n := e.Net.Counters().PDSRequests - before; n != 0 {
 		t.Errorf("invalid posts sent %d requests", n)
 	}
 }
 
 func TestPermissionsChecked(t *testing.T) {
 	const declared = "atproto transition:generic repo:app.bsky.feed.post?action=create blob:image/*"
-	e := newEnv(t, declared, "atproto repo:app.bsky.feed.post?action=create")
-	a := e.agent(nil)
+	e := newEnv(t, declared, atoauthtest.GrantScope("atproto repo:app.bsky.feed.post?action=create"))
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
-	before := e.net.Counters().PDSRequests
+	before := e.Net.Counters().PDSRequests
 
 	// No blob permission: the image is not uploaded, nothing is posted.
 	_, err := a.Post(ctx, "with image", &agent.PostOptions{Images: []agent.Image{{Data: bytes.NewReader(pngImage(2, 2)), Alt: "x"}}})
@@ -479,11 +483,11 @@ func TestPermissionsChecked(t *testing.T) {
 		t.Fatalf("getProfile: %v", err)
 	}
 	// With the AppView named, the exact permission.
-	named := e.agent(&agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": scope.BskyAppView}}})
+	named := newAgent(t, e, &agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": scope.BskyAppView}}})
 	if _, err := named.GetProfile(ctx, ""); !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview" {
 		t.Fatalf("getProfile with the AppView named: %v", err)
 	}
-	if n := e.net.Counters().PDSRequests - before; n != 0 {
+	if n := e.Net.Counters().PDSRequests - before; n != 0 {
 		t.Fatalf("refused calls sent %d requests", n)
 	}
 	// Posting text is allowed.
@@ -491,7 +495,7 @@ func TestPermissionsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	// With the pre-check off, the PDS refuses with the same permission.
-	off := e.agent(&agent.Options{XRPC: xrpc.Options{NoPreCheck: true}})
+	off := newAgent(t, e, &agent.Options{XRPC: xrpc.Options{NoPreCheck: true}})
 	_, err = off.UpdateProfile(ctx, func(p *agent.Profile) error { return nil })
 	if !errors.As(err, &sme) || sme.ClientSide || sme.Permission != "repo:app.bsky.actor.profile?action=create" {
 		t.Fatalf("profile without pre-check: %v", err)
@@ -499,8 +503,8 @@ func TestPermissionsChecked(t *testing.T) {
 }
 
 func TestProfile(t *testing.T) {
-	e := newEnv(t, genericScope, "")
-	a := e.agent(&agent.Options{Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }})
+	e := newEnv(t, genericScope)
+	a := newAgent(t, e, &agent.Options{Clock: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }})
 	ctx := context.Background()
 
 	if _, _, err := a.GetProfileRecord(ctx); !errors.Is(err, xrpc.ErrRecordNotFound) {
@@ -518,14 +522,14 @@ func TestProfile(t *testing.T) {
 	// Fields the Profile type does not name survive an update.
 	if _, err := a.PutRecord(ctx, "app.bsky.actor.profile", "self", map[string]any{
 		"$type": "app.bsky.actor.profile", "displayName": "Alice", "pronouns": "she/her",
-		"pinnedPost": map[string]any{"uri": "at://" + e.alice.String() + "/app.bsky.feed.post/x", "cid": "bafyreiaaaa"},
+		"pinnedPost": map[string]any{"uri": "at://" + e.Account.String() + "/app.bsky.feed.post/x", "cid": "bafyreiaaaa"},
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.UpdateProfile(ctx, func(p *agent.Profile) error { p.Description = "hi 👋"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := e.net.Record(e.alice, "app.bsky.actor.profile", "self")
+	raw, _ := e.Net.Record(e.Account, "app.bsky.actor.profile", "self")
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
 	if m["pronouns"] != "she/her" || m["pinnedPost"] == nil || m["description"] != "hi 👋" || m["$type"] != "app.bsky.actor.profile" || m["displayName"] != "Alice" {
@@ -574,7 +578,7 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if view.Avatar != atoauthtest.CDNPrefix+"/avatar/plain/"+e.alice.String()+"/"+blob.CID()+"@jpeg" || view.DID != e.alice.String() {
+	if view.Avatar != atoauthtest.CDNPrefix+"/avatar/plain/"+e.Account.String()+"/"+blob.CID()+"@jpeg" || view.DID != e.Account.String() {
 		t.Fatalf("profile view: %+v", view)
 	}
 	if got, _, err := a.GetBlob(ctx, "", blob.CID()); err != nil || !bytes.Equal(got, avatar) {
@@ -589,10 +593,10 @@ func TestProfile(t *testing.T) {
 }
 
 func TestIdentity(t *testing.T) {
-	e := newEnv(t, genericScope+" transition:email", "")
-	a := e.agent(nil)
+	e := newEnv(t, genericScope+" transition:email")
+	a := newAgent(t, e, nil)
 	ctx := context.Background()
-	if a.DID() != e.alice || a.Handle() != "alice.test" {
+	if a.DID() != e.Account || a.Handle() != "alice.test" {
 		t.Fatalf("%s %s", a.DID(), a.Handle())
 	}
 	ident, err := a.Identity(ctx)
@@ -600,16 +604,16 @@ func TestIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := ident.DIDDocument()
-	if ident.DID != e.alice || ident.Handle != "alice.test" || ident.PDSEndpoint() != e.net.PDS.URL || doc.DID != e.alice {
+	if ident.DID != e.Account || ident.Handle != "alice.test" || ident.PDSEndpoint() != e.Net.PDS.URL || doc.DID != e.Account {
 		t.Fatalf("identity: %+v", ident)
 	}
 	s, err := a.GetSession(ctx)
-	if err != nil || s.DID != e.alice.String() || s.Handle != "alice.test" || s.Email == "" {
+	if err != nil || s.DID != e.Account.String() || s.Handle != "alice.test" || s.Email == "" {
 		t.Fatalf("getSession: %+v %v", s, err)
 	}
 
 	// The account moved to another PDS: the session no longer speaks for it.
-	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) {
+	e.Net.UpdateTamper(func(tp *atoauthtest.Tamper) {
 		tp.DIDDocument = func(did syntax.DID, doc map[string]any) {
 			doc["service"].([]any)[0].(map[string]any)["serviceEndpoint"] = "http://127.0.0.1:1"
 		}
@@ -619,7 +623,7 @@ func TestIdentity(t *testing.T) {
 	}
 	// Without Options.Resolver, the session's client's resolver is used:
 	// it sees the move too.
-	noResolver, err := agent.New(e.sess, nil)
+	noResolver, err := agent.New(e.Session, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +633,7 @@ func TestIdentity(t *testing.T) {
 	if _, err := agent.New(nil, nil); err == nil {
 		t.Fatal("nil session accepted")
 	}
-	if _, err := agent.New(e.sess, &agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": "nope"}}}); err == nil {
+	if _, err := agent.New(e.Session, &agent.Options{XRPC: xrpc.Options{Services: map[string]string{"app.bsky.": "nope"}}}); err == nil {
 		t.Fatal("bad service accepted")
 	}
 }

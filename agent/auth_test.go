@@ -13,13 +13,13 @@ import (
 // reads (records, repository descriptions) of a named repository work,
 // and what needs an account says so.
 func TestAgentOnAPublicAuth(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
-	created, err := e.agent(nil).Post(ctx, "a public post", nil)
+	created, err := newAgent(t, e, nil).Post(ctx, "a public post", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := auth.Public(e.sess.PDS(), nil)
+	pub, err := auth.Public(e.Session.PDS(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +31,11 @@ func TestAgentOnAPublicAuth(t *testing.T) {
 		t.Fatalf("a public agent acts for %s", a.DID())
 	}
 	rkey := created.URI[strings.LastIndex(created.URI, "/")+1:]
-	rec, err := a.GetRecord(ctx, e.alice.String(), "app.bsky.feed.post", rkey)
+	rec, err := a.GetRecord(ctx, e.Account.String(), "app.bsky.feed.post", rkey)
 	if err != nil || rec.CID != created.CID {
 		t.Fatalf("GetRecord: %+v %v", rec, err)
 	}
-	if d, err := a.DescribeRepo(ctx, e.alice.String()); err != nil || d.Handle != "alice.test" {
+	if d, err := a.DescribeRepo(ctx, e.Account.String()); err != nil || d.Handle != "alice.test" {
 		t.Fatalf("DescribeRepo: %+v %v", d, err)
 	}
 	if _, err := a.Post(ctx, "no account", nil); err == nil {

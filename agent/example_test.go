@@ -14,44 +14,29 @@ import (
 	"github.com/atoauth/atoauth/xrpc"
 )
 
-// signIn signs alice.test in on a fake network; a web app gets its session
-// from Client.Callback, or later from Client.Session(ctx, id).
-func signIn(n *atoauthtest.Network, scope string) *atoauth.Session {
-	ctx := context.Background()
-	alice := n.CreateAccount("alice.test")
-	cfg := atoauth.LoopbackConfig(scope)
-	cfg.PLCURL, cfg.HandleResolver, cfg.AllowInsecureDevelopment = n.PLC.URL, n.PDS.URL, true
-	client, err := atoauth.NewClient(cfg)
+// signIn signs alice.test in on a fake network and returns her Agent; a
+// web app gets the session from Client.Callback (or later from
+// Client.Session) and calls agent.New(sess, nil). stop stops the network.
+func signIn(scope string) (a *agent.Agent, stop func()) {
+	n := atoauthtest.Start(atoauthtest.Options{})
+	env, err := n.SignIn(context.Background(), "alice.test", scope)
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth, err := client.Start(ctx, "alice.test", nil)
+	a, err = agent.New(env.Session, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	redirect, err := n.Approve(ctx, auth.URL, alice)
-	if err != nil {
-		log.Fatal(err)
-	}
-	sess, err := client.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return sess
+	return a, n.Close
 }
 
 // Post with an image, a link, a mention and a hashtag.
 func ExampleAgent_Post() {
-	n := atoauthtest.Start(atoauthtest.Options{})
-	defer n.Close()
-	sess := signIn(n, "atproto transition:generic")
+	a, stop := signIn("atproto transition:generic")
+	defer stop()
 	ctx := context.Background()
 	photo := bytes.NewReader(pngImage(640, 480)) // e.g. os.Open("cat.png")
 
-	a, err := agent.New(sess, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
 	res, err := a.Post(ctx, "Hello @alice.test 🦋 https://atproto.com #atproto", &agent.PostOptions{
 		Images: []agent.Image{{Data: photo, Alt: "A test pattern"}},
 		Langs:  []string{"en"},
@@ -73,15 +58,10 @@ func ExampleAgent_Post() {
 // Change the profile without overwriting concurrent changes, and set an
 // avatar; the AppView's profile view carries the avatar's CDN URL.
 func ExampleAgent_UpdateProfile() {
-	n := atoauthtest.Start(atoauthtest.Options{})
-	defer n.Close()
-	sess := signIn(n, "atproto transition:generic")
+	a, stop := signIn("atproto transition:generic")
+	defer stop()
 	ctx := context.Background()
 
-	a, err := agent.New(sess, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
 	if _, err := a.UpdateProfile(ctx, func(p *agent.Profile) error {
 		p.DisplayName = "Alice"
 		p.Description = "Testing atoauth"
@@ -97,7 +77,7 @@ func ExampleAgent_UpdateProfile() {
 		log.Fatal(err)
 	}
 	fmt.Println(view.DisplayName, "|", view.Description)
-	fmt.Println(strings.HasPrefix(view.Avatar, "https://cdn.bsky.app/img/avatar/plain/"+sess.DID().String()+"/"))
+	fmt.Println(strings.HasPrefix(view.Avatar, "https://cdn.bsky.app/img/avatar/plain/"+a.DID().String()+"/"))
 	// Output:
 	// Alice | Testing atoauth
 	// true
@@ -105,15 +85,10 @@ func ExampleAgent_UpdateProfile() {
 
 // Iterate over every record of a collection; pages are fetched as needed.
 func ExampleAgent_ListRecords() {
-	n := atoauthtest.Start(atoauthtest.Options{})
-	defer n.Close()
-	sess := signIn(n, "atproto transition:generic")
+	a, stop := signIn("atproto transition:generic")
+	defer stop()
 	ctx := context.Background()
 
-	a, err := agent.New(sess, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
 	for _, text := range []string{"one", "two", "three"} {
 		if _, err := a.CreateRecord(ctx, "com.example.note", map[string]string{"$type": "com.example.note", "text": text}, nil); err != nil {
 			log.Fatal(err)
@@ -138,16 +113,11 @@ func ExampleAgent_ListRecords() {
 // A session that was granted less than an action needs fails before
 // anything is sent, with the permission to ask for.
 func ExampleAgent_UpdateProfile_missingPermission() {
-	n := atoauthtest.Start(atoauthtest.Options{})
-	defer n.Close()
 	// Declared and granted: posts and images only.
-	sess := signIn(n, "atproto repo:app.bsky.feed.post?action=create blob:image/*")
+	a, stop := signIn("atproto repo:app.bsky.feed.post?action=create blob:image/*")
+	defer stop()
 
-	a, err := agent.New(sess, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	_, err = a.UpdateProfile(context.Background(), func(p *agent.Profile) error { p.DisplayName = "Alice"; return nil })
+	_, err := a.UpdateProfile(context.Background(), func(p *agent.Profile) error { p.DisplayName = "Alice"; return nil })
 	var missing *xrpc.ScopeMissingError
 	if errors.As(err, &missing) {
 		fmt.Println(errors.Is(err, atoauth.ErrScopeMissing), missing.Permission)

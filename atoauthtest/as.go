@@ -157,20 +157,31 @@ func (n *Network) handlePAR(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// checkClientRequest checks, in the reference server's order, what a
+// PAR, a code exchange and a revocation start with: the DPoP proof, then
+// the client and its authentication.
+func (n *Network) checkClientRequest(r *http.Request, form url.Values) (*dpopProof, *client, clientAuth, *oauthError) {
+	proof, de := n.asDPoP.verify(r, false, "")
+	if de != nil {
+		return nil, nil, clientAuth{}, dpopToOAuth(de)
+	}
+	c, e := n.resolveClient(r.Context(), form.Get("client_id"))
+	if e != nil {
+		return nil, nil, clientAuth{}, e
+	}
+	auth, e := n.authenticateClient(r.Context(), c, form)
+	if e != nil {
+		return nil, nil, clientAuth{}, e
+	}
+	return proof, c, auth, nil
+}
+
 func (n *Network) pushAuthorizationRequest(r *http.Request) (*parRequest, *oauthError) {
 	form, e := parseForm(r)
 	if e != nil {
 		return nil, e
 	}
-	proof, de := n.asDPoP.verify(r, false, "")
-	if de != nil {
-		return nil, dpopToOAuth(de)
-	}
-	c, e := n.resolveClient(r.Context(), form.Get("client_id"))
-	if e != nil {
-		return nil, e
-	}
-	auth, e := n.authenticateClient(r.Context(), c, form)
+	proof, c, auth, e := n.checkClientRequest(r, form)
 	if e != nil {
 		return nil, e
 	}
@@ -458,15 +469,7 @@ func (n *Network) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Network) codeGrant(r *http.Request, form url.Values) (*tokenResponse, *oauthError) {
-	proof, de := n.asDPoP.verify(r, false, "")
-	if de != nil {
-		return nil, dpopToOAuth(de)
-	}
-	c, e := n.resolveClient(r.Context(), form.Get("client_id"))
-	if e != nil {
-		return nil, e
-	}
-	auth, e := n.authenticateClient(r.Context(), c, form)
+	proof, c, auth, e := n.checkClientRequest(r, form)
 	if e != nil {
 		return nil, e
 	}
@@ -649,14 +652,8 @@ func (n *Network) revoke(r *http.Request) *oauthError {
 	if e != nil {
 		return e
 	}
-	if _, de := n.asDPoP.verify(r, false, ""); de != nil {
-		return dpopToOAuth(de)
-	}
-	c, e := n.resolveClient(r.Context(), form.Get("client_id"))
+	_, c, _, e := n.checkClientRequest(r, form)
 	if e != nil {
-		return e
-	}
-	if _, e := n.authenticateClient(r.Context(), c, form); e != nil {
 		return e
 	}
 	tok := form.Get("token")

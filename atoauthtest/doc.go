@@ -57,6 +57,12 @@
 // → token request. Approve returns the redirect the browser would follow;
 // feed it to the client's callback handler.
 //
+// Most tests of code that works with a session start from an [Env]: a
+// network, a client and a signed-in account, from [NewEnv] in a test or
+// [Network.SignIn] elsewhere. [Clock] is a fake clock for the Clock hooks
+// of the network and the client, and [Buffer] a log sink that servers
+// may write while the test reads it.
+//
 // # Nonces
 //
 // The authorization server and the PDS keep separate DPoP nonce sequences.

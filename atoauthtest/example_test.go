@@ -34,3 +34,20 @@ func ExampleNetwork_Login() {
 	fmt.Println(sess.Handle(), resp.StatusCode)
 	// Output: alice.test 200
 }
+
+// Start a test of code that works with a session: alice.test signed in
+// through a client that declares a scope, granting only part of it.
+func ExampleNetwork_SignIn() {
+	n := atoauthtest.Start(atoauthtest.Options{})
+	defer n.Close()
+
+	env, err := n.SignIn(context.Background(), "alice.test", "atproto transition:generic transition:email", atoauthtest.GrantScope("atproto transition:generic"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(env.Session.DID() == env.Account, env.Session.Handle())
+	fmt.Println(env.Session.Info().Scope)
+	// Output:
+	// true alice.test
+	// atproto transition:generic
+}

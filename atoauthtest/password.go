@@ -83,15 +83,12 @@ func (n *Network) xCreateSession(w http.ResponseWriter, r *http.Request, _ *pdsA
 // xRefreshSession is com.atproto.server.refreshSession: the refresh token
 // is single-use.
 func (n *Network) xRefreshSession(w http.ResponseWriter, r *http.Request, _ *pdsAuth) *xrpcError {
-	tok, ok := bearer(r)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := n.legacy[tok]
-	if !ok || s == nil || s.refresh != tok {
+	s := n.spendRefreshLocked(r)
+	if s == nil {
 		return xerr(http.StatusBadRequest, "ExpiredToken", "Token has been revoked")
 	}
-	delete(n.legacy, s.refresh)
-	s.refresh = ""
 	n.counters.LegacyRefreshes++
 	writeJSON(w, http.StatusOK, n.legacySessionJSON(n.newLegacySessionLocked(s.did)))
 	return nil
@@ -99,15 +96,24 @@ func (n *Network) xRefreshSession(w http.ResponseWriter, r *http.Request, _ *pds
 
 // xDeleteSession is com.atproto.server.deleteSession.
 func (n *Network) xDeleteSession(w http.ResponseWriter, r *http.Request, _ *pdsAuth) *xrpcError {
-	tok, ok := bearer(r)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if s := n.legacy[tok]; ok && s != nil && s.refresh == tok {
-		delete(n.legacy, s.refresh)
-		s.refresh = ""
-	}
+	n.spendRefreshLocked(r)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// spendRefreshLocked spends the refresh token that r bears and returns
+// its session; nil if r bears no live refresh token.
+func (n *Network) spendRefreshLocked(r *http.Request) *legacySession {
+	tok, ok := bearer(r)
+	s := n.legacy[tok]
+	if !ok || s == nil || s.refresh != tok {
+		return nil
+	}
+	delete(n.legacy, s.refresh)
+	s.refresh = ""
+	return s
 }
 
 func bearer(r *http.Request) (string, bool) {

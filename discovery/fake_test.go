@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/identity"
 
+	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/discovery"
 )
 
@@ -137,7 +138,7 @@ func (f *fakeNet) directory() identity.Directory {
 }
 
 // resolver returns a development Resolver over f with a fake clock.
-func (f *fakeNet) resolver(clock *fakeClock) *discovery.Resolver {
+func (f *fakeNet) resolver(clock *atoauthtest.Clock) *discovery.Resolver {
 	r := &discovery.Resolver{Directory: f.directory(), AllowInsecureDevelopment: true}
 	if clock != nil {
 		r.Clock = clock.Now
@@ -212,21 +213,7 @@ func plcDID(name string) string {
 	return "did:plc:" + (name + strings.Repeat("a", 24))[:24]
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is a fake clock at a fixed date.
+func newFakeClock() *atoauthtest.Clock {
+	return atoauthtest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }

@@ -225,6 +225,22 @@ func TestParseAuthServerMetadataDevelopment(t *testing.T) {
 	}
 }
 
+// rejected tells whether a parse failed, and fails t unless a failure is
+// ErrInvalidMetadata without metadata.
+func rejected[M any](t *testing.T, md *M, err error) bool {
+	t.Helper()
+	if err == nil {
+		return false
+	}
+	if md != nil {
+		t.Fatal("metadata returned with an error")
+	}
+	if !errors.Is(err, discovery.ErrInvalidMetadata) {
+		t.Fatalf("error %v is not ErrInvalidMetadata", err)
+	}
+	return true
+}
+
 func FuzzParseResourceMetadata(f *testing.F) {
 	for _, s := range []string{
 		`{"resource":"https://pds.example.com","authorization_servers":["https://auth.example.com"]}`,
@@ -239,13 +255,7 @@ func FuzzParseResourceMetadata(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		md, err := discovery.ParseResourceMetadata(data, testPDS)
-		if err != nil {
-			if md != nil {
-				t.Fatal("metadata returned with an error")
-			}
-			if !errors.Is(err, discovery.ErrInvalidMetadata) {
-				t.Fatalf("error %v is not ErrInvalidMetadata", err)
-			}
+		if rejected(t, md, err) {
 			return
 		}
 		if md.Resource != testPDS || len(md.AuthorizationServers) != 1 {
@@ -279,13 +289,7 @@ func FuzzParseAuthServerMetadata(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		md, err := discovery.ParseAuthServerMetadata(data, testIssuer)
-		if err != nil {
-			if md != nil {
-				t.Fatal("metadata returned with an error")
-			}
-			if !errors.Is(err, discovery.ErrInvalidMetadata) {
-				t.Fatalf("error %v is not ErrInvalidMetadata", err)
-			}
+		if rejected(t, md, err) {
 			return
 		}
 		if md.Issuer != testIssuer || !md.RequirePushedAuthorizationRequests || !md.ClientIDMetadataDocumentSupported ||

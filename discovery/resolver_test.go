@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -467,30 +469,49 @@ func gatedResource(f *fakeNet) (entered <-chan struct{}, release func()) {
 	return in, sync.OnceFunc(func() { close(gate) })
 }
 
+// inProcess is an http.RoundTripper that serves every request with h in
+// this process (no sockets, so it works inside a synctest bubble).
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
 func TestConcurrentFetchesShareOneRequest(t *testing.T) {
-	f := newFakeNet(t)
-	entered, release := gatedResource(f)
-	defer release()
-	r := f.resolver(newFakeClock()) // frozen clock: late callers hit the cache
-	const n = 20
-	errs := make(chan error, n)
-	for range n {
-		go func() {
-			_, err := r.ResourceMetadata(t.Context(), f.PDS.URL)
-			errs <- err
-		}()
-	}
-	<-entered
-	time.Sleep(50 * time.Millisecond) // let the others join the flight
-	release()
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+	dir := discovery.NewDirectory(discovery.DirectoryOptions{}) // unused; outside the bubble, as its cache's goroutines outlive it
+	synctest.Test(t, func(t *testing.T) {
+		const pds = "http://pds.test"
+		var fetches atomic.Int32
+		gate := make(chan struct{})
+		hc := &http.Client{Transport: inProcess{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fetches.Add(1)
+			<-gate
+			writeJSON(w, map[string]any{"resource": pds, "authorization_servers": []string{"http://as.test"}})
+		})}}
+		r := &discovery.Resolver{HTTPClient: hc, Directory: dir, AllowInsecureDevelopment: true}
+		const n = 20
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := r.ResourceMetadata(t.Context(), pds)
+				errs <- err
+			}()
 		}
-	}
-	if c := f.hitCount("resource"); c != 1 {
-		t.Fatalf("%d fetches for %d concurrent callers, want 1", c, n)
-	}
+		// Every caller is blocked: one in the fetch, the others waiting
+		// for it.
+		synctest.Wait()
+		close(gate)
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := fetches.Load(); c != 1 {
+			t.Fatalf("%d fetches for %d concurrent callers, want 1", c, n)
+		}
+	})
 }
 
 func TestCallerCancellationDoesNotAbortSharedFetch(t *testing.T) {

@@ -1,4 +1,4 @@
-package discovery
+package discovery_test
 
 import (
 	"context"
@@ -7,12 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atoauth/atoauth/discovery"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // A *.bsky.social handle skips DNS; when its well-known lookup fails too,
 // the lookup must fail with ErrHandleNotFound rather than yield an empty DID.
@@ -20,9 +17,9 @@ func TestSkippedDNSAndFailedWellKnownIsNotFound(t *testing.T) {
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 404, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 	})}
-	dir := NewDirectory(DirectoryOptions{HTTPClient: client})
+	dir := discovery.NewDirectory(discovery.DirectoryOptions{HTTPClient: client})
 	_, err := dir.LookupHandle(context.Background(), syntax.Handle("nobody.bsky.social"))
-	if !errors.Is(err, ErrHandleNotFound) {
+	if !errors.Is(err, discovery.ErrHandleNotFound) {
 		t.Fatalf("err = %v, want ErrHandleNotFound", err)
 	}
 	if strings.Contains(err.Error(), "DID method") {

@@ -18,14 +18,7 @@ import (
 // byte-for-byte what encoding/json makes of the claims, for URLs whose
 // "htu" needs JSON escaping and with and without "nonce" and "ath".
 func TestNewProofClaimsEncoding(t *testing.T) {
-	type claims struct {
-		JTI   string `json:"jti"`
-		HTM   string `json:"htm"`
-		HTU   string `json:"htu"`
-		IAT   int64  `json:"iat"`
-		Nonce string `json:"nonce,omitempty"`
-		ATH   string `json:"ath,omitempty"`
-	}
+	type claims = dpop.RefClaims
 	key := newKey(t)
 	now := time.Unix(1_700_000_123, 0)
 	urls := []string{

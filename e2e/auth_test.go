@@ -58,16 +58,7 @@ func TestAgentOnAnAppPasswordAndPublicAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var view *agent.ProfileView
-	for i := 0; i < 50; i++ { // the AppView indexes asynchronously
-		if view, err = reader.GetProfile(ctx, bob.DID); err == nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil || view.DID != bob.DID {
-		t.Fatalf("public getProfile from the AppView: %+v %v", view, err)
-	}
+	waitForProfile(t, ctx, reader, bob.DID, "public getProfile from the AppView")
 	if err := s.Logout(ctx); err != nil {
 		t.Fatalf("Logout: %v", err)
 	}

@@ -323,13 +323,21 @@ func TestBearerTokenIsRefusedDPoPSucceeds(t *testing.T) {
 	createPost(t, s, "the same token, sent properly")
 }
 
-func TestRefreshAgainstTheRealServer(t *testing.T) {
+// shortTokenLogin signs alice in on a network whose access tokens live
+// at most maxAge seconds (scripts/test starts it with
+// ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=20).
+func shortTokenLogin(t *testing.T, maxAge float64) (*harness, *atoauth.Session) {
+	t.Helper()
 	h := newHarness(t, "atproto transition:generic")
-	if h.net.TokenMaxAge > 120 {
-		t.Fatalf("the network's access tokens live %vs; start it with ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS (scripts/test does)", h.net.TokenMaxAge)
+	if h.net.TokenMaxAge > maxAge {
+		t.Fatalf("the network's access tokens live %vs; start it with ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=20 (scripts/test does)", h.net.TokenMaxAge)
 	}
 	alice := h.net.Account("alice")
-	s := h.login(alice.Handle, alice)
+	return h, h.login(alice.Handle, alice)
+}
+
+func TestRefreshAgainstTheRealServer(t *testing.T) {
+	h, s := shortTokenLogin(t, 120)
 	ctx := context.Background()
 	first, _ := h.store.GetSession(ctx, s.ID())
 
@@ -378,39 +386,56 @@ func TestSecondSessionAndRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The revoked token no longer works at the PDS, even with a valid proof.
-	restored := *da
-	restored.ID = "restored-" + da.ID
-	restored.ExpiresAt = time.Time{}
-	if err := h.store.SaveSession(ctx, &restored); err != nil {
-		t.Fatal(err)
-	}
-	r, err := h.client.Session(ctx, restored.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := restoreSession(t, h.client, da)
 	// The PDS answers 401 invalid_token; atoauth tries to refresh, and the
 	// authorization server refuses the revoked refresh token too.
 	body, _ := json.Marshal(map[string]any{"repo": alice.DID, "collection": "app.bsky.feed.post", "record": post("after logout")})
 	req, _ := http.NewRequest("POST", r.PDS()+"/xrpc/com.atproto.repo.createRecord", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.HTTPClient().Do(req)
-	if err == nil {
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("a revoked session could still be used: HTTP %d %s", resp.StatusCode, raw)
-	}
-	if !errors.Is(err, atoauth.ErrSessionExpired) {
-		t.Fatalf("err = %v, want ErrSessionExpired", err)
-	}
+	err := refusedAsEnded(t, r, req)
 	var oe *atoauth.OAuthError
 	if !errors.As(err, &oe) || oe.Code != "invalid_grant" {
 		t.Fatalf("err = %v, want the server's invalid_grant as the cause", err)
 	}
 	// A dead session is deleted, not refreshed again on every request.
-	if _, err := h.client.Session(ctx, restored.ID); !errors.Is(err, atoauth.ErrSessionNotFound) {
+	if _, err := h.client.Session(ctx, r.ID()); !errors.Is(err, atoauth.ErrSessionNotFound) {
 		t.Fatalf("the ended session is still stored: %v", err)
 	}
 	createPost(t, b, "session B is undisturbed")
+}
+
+// restoreSession puts d, the stored data of a session that has since
+// ended, back into client's store under a new ID, as a stale copy or a
+// backup would, and returns it as a session of client.
+func restoreSession(t *testing.T, client *atoauth.Client, d *atoauth.SessionData) *atoauth.Session {
+	t.Helper()
+	restored := *d
+	restored.ID = "restored-" + d.ID
+	restored.ExpiresAt = time.Time{}
+	if err := client.Store().SaveSession(context.Background(), &restored); err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.Session(context.Background(), restored.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// refusedAsEnded sends req through s, which must fail with
+// ErrSessionExpired, and returns the error.
+func refusedAsEnded(t *testing.T, s *atoauth.Session, req *http.Request) error {
+	t.Helper()
+	resp, err := s.HTTPClient().Do(req)
+	if err == nil {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("an ended session could still be used: HTTP %d %s", resp.StatusCode, raw)
+	}
+	if !errors.Is(err, atoauth.ErrSessionExpired) {
+		t.Fatalf("err = %v, want ErrSessionExpired", err)
+	}
+	return err
 }
 
 // A short-lived token is used for most of its life: 30 requests spread
@@ -418,12 +443,7 @@ func TestSecondSessionAndRevocation(t *testing.T) {
 // one refresh (the margin is a quarter of the token's life, not
 // the 2 minutes that used to mean a refresh before every request).
 func TestShortTokensAreNotRefreshedOnEveryRequest(t *testing.T) {
-	h := newHarness(t, "atproto transition:generic")
-	if h.net.TokenMaxAge > 60 {
-		t.Fatalf("the network's access tokens live %vs; start it with ATOAUTH_TEST_TOKEN_MAX_AGE_SECONDS=20 (scripts/test does)", h.net.TokenMaxAge)
-	}
-	alice := h.net.Account("alice")
-	s := h.login(alice.Handle, alice)
+	h, s := shortTokenLogin(t, 60)
 	cs := h.store.(*countingStore)
 	// Start 8 s into the token's life, so that the 10 s cross the point
 	// where it is refreshed (5 to 6.25 s before it expires): exactly once.

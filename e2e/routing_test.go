@@ -75,16 +75,7 @@ func TestAppViewRoutingLikeTheTypeScriptClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var view *agent.ProfileView
-	for i := 0; i < 50; i++ { // the AppView indexes asynchronously
-		if view, err = a.GetProfile(ctx, bob.DID); err == nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil || view.DID != bob.DID {
-		t.Fatalf("atoauth, default routing: %+v %v", view, err)
-	}
+	waitForProfile(t, ctx, a, bob.DID, "atoauth, default routing")
 	if got := a.XRPC().Service("app.bsky.actor.getProfile"); got != "" {
 		t.Fatalf("default routing names %q", got)
 	}
@@ -105,4 +96,21 @@ func TestAppViewRoutingLikeTheTypeScriptClient(t *testing.T) {
 		t.Fatalf("Bluesky's AppView named: %v", err)
 	}
 	t.Logf("Bluesky's AppView named: %v", err)
+}
+
+// waitForProfile fails t unless a gets the profile of did within 10 s:
+// the AppView indexes asynchronously.
+func waitForProfile(t *testing.T, ctx context.Context, a *agent.Agent, did, what string) {
+	t.Helper()
+	var view *agent.ProfileView
+	var err error
+	for range 50 {
+		if view, err = a.GetProfile(ctx, did); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || view.DID != did {
+		t.Fatalf("%s: %+v %v", what, view, err)
+	}
 }

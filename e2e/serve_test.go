@@ -1,18 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/internal/cli/serve"
 	"github.com/atoauth/atoauth/internal/testnet"
 )
@@ -25,7 +23,7 @@ func TestServeInABrowser(t *testing.T) {
 	alice := n.Account("alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out lockedBuffer
+	var out atoauthtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- serve.Run(ctx, &serve.Options{
@@ -96,6 +94,13 @@ func jsString(s string) string {
 }
 
 func repoHasPost(t *testing.T, n *testnet.Network, did, text string) bool {
+	return postWithText(t, n, did, text) != nil
+}
+
+// postWithText returns the post with text among the latest 50 of the
+// repo of did (its record value), or nil.
+func postWithText(t *testing.T, n *testnet.Network, did, text string) map[string]any {
+	t.Helper()
 	q := url.Values{"repo": {did}, "collection": {"app.bsky.feed.post"}, "limit": {"50"}}
 	resp, err := http.Get(n.PDSURL + "/xrpc/com.atproto.repo.listRecords?" + q.Encode())
 	if err != nil {
@@ -104,23 +109,23 @@ func repoHasPost(t *testing.T, n *testnet.Network, did, text string) bool {
 	defer resp.Body.Close()
 	var list struct {
 		Records []struct {
-			Value struct{ Text string }
-		}
+			Value map[string]any `json:"value"`
+		} `json:"records"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range list.Records {
-		if r.Value.Text == text {
-			return true
+		if r.Value["text"] == text {
+			return r.Value
 		}
 	}
-	return false
+	return nil
 }
 
 var addrRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 
-func waitForAddress(t *testing.T, out *lockedBuffer) string {
+func waitForAddress(t *testing.T, out *atoauthtest.Buffer) string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if a := addrRE.FindString(out.String()); a != "" {
@@ -129,21 +134,4 @@ func waitForAddress(t *testing.T, out *lockedBuffer) string {
 	}
 	t.Fatalf("the server did not announce its address: %q", out.String())
 	return ""
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Clone(b.buf.String())
 }

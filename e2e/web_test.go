@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -63,6 +62,21 @@ func startWebApp(t *testing.T, n *testnet.Network) *webApp {
 	return &webApp{url: "http://127.0.0.1:" + strconv.Itoa(port), client: client, store: store}
 }
 
+// openWebApp starts the web app on n and a headless browser named name;
+// both end with t, and the returned context after timeout.
+func openWebApp(t *testing.T, n *testnet.Network, name string, timeout time.Duration) (*webApp, *testnet.Browser, context.Context) {
+	t.Helper()
+	app := startWebApp(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	b, err := testnet.NewBrowser(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return app, b, ctx
+}
+
 // TestWebAppInABrowser uses the web app as a person would, in headless
 // Chromium against the reference PDS: sign in through the PDS's own
 // pages, post with an image, edit the profile with a new avatar, browse
@@ -71,14 +85,7 @@ func startWebApp(t *testing.T, n *testnet.Network) *webApp {
 func TestWebAppInABrowser(t *testing.T) {
 	n := testnet.Get(t)
 	alice := n.Account("alice")
-	app := startWebApp(t, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	b, err := testnet.NewBrowser(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	app, b, ctx := openWebApp(t, n, "web", 4*time.Minute)
 	step := func(name string, err error) {
 		t.Helper()
 		if err != nil {
@@ -216,26 +223,9 @@ func TestWebAppInABrowser(t *testing.T) {
 	}
 	// …and the tokens were revoked at the server: restored into the
 	// store, the session is refused by the PDS and cannot be refreshed.
-	restored := *before
-	restored.ID = "restored-" + sid
-	restored.ExpiresAt = time.Time{}
-	if err := app.store.SaveSession(ctx, &restored); err != nil {
-		t.Fatal(err)
-	}
-	s, err := app.client.Session(ctx, restored.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := restoreSession(t, app.client, before)
 	req, _ = http.NewRequest("GET", s.PDS()+"/xrpc/com.atproto.server.getSession", nil)
-	resp, err = s.HTTPClient().Do(req)
-	if err == nil {
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("the revoked session still works: HTTP %d %s", resp.StatusCode, raw)
-	}
-	if !errors.Is(err, atoauth.ErrSessionExpired) {
-		t.Fatalf("err = %v, want ErrSessionExpired", err)
-	}
+	refusedAsEnded(t, s, req)
 }
 
 // TestWebAppDeniedConsent: declining on the PDS's consent page lands on
@@ -243,14 +233,7 @@ func TestWebAppInABrowser(t *testing.T) {
 func TestWebAppDeniedConsent(t *testing.T) {
 	n := testnet.Get(t)
 	bob := n.Account("bob")
-	app := startWebApp(t, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := testnet.NewBrowser(ctx, "web-denied")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	app, b, ctx := openWebApp(t, n, "web-denied", 2*time.Minute)
 	if err := b.Navigate(app.url + "/"); err != nil {
 		t.Fatal(b.Fail("open", err))
 	}
@@ -275,41 +258,25 @@ func TestWebAppDeniedConsent(t *testing.T) {
 // CID of its first image.
 func findPost(t *testing.T, n *testnet.Network, did, text string) (map[string]any, string) {
 	t.Helper()
-	q := url.Values{"repo": {did}, "collection": {"app.bsky.feed.post"}, "limit": {"50"}}
-	resp, err := http.Get(n.PDSURL + "/xrpc/com.atproto.repo.listRecords?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
+	post := postWithText(t, n, did, text)
+	if post == nil {
+		return nil, ""
 	}
-	defer resp.Body.Close()
-	var list struct {
-		Records []struct {
-			Value map[string]any `json:"value"`
-		} `json:"records"`
+	embed, _ := post["embed"].(map[string]any)
+	images, _ := embed["images"].([]any)
+	if len(images) != 1 {
+		t.Fatalf("post embed: %v", embed)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		t.Fatal(err)
+	im := images[0].(map[string]any)
+	if im["alt"] != "a generated test pattern" {
+		t.Errorf("alt text %v", im["alt"])
 	}
-	for _, r := range list.Records {
-		if r.Value["text"] != text {
-			continue
-		}
-		embed, _ := r.Value["embed"].(map[string]any)
-		images, _ := embed["images"].([]any)
-		if len(images) != 1 {
-			t.Fatalf("post embed: %v", embed)
-		}
-		im := images[0].(map[string]any)
-		if im["alt"] != "a generated test pattern" {
-			t.Errorf("alt text %v", im["alt"])
-		}
-		if langs, _ := r.Value["langs"].([]any); len(langs) != 1 || langs[0] != "en" {
-			t.Errorf("langs %v", r.Value["langs"])
-		}
-		ref, _ := im["image"].(map[string]any)["ref"].(map[string]any)
-		cid, _ := ref["$link"].(string)
-		return r.Value, cid
+	if langs, _ := post["langs"].([]any); len(langs) != 1 || langs[0] != "en" {
+		t.Errorf("langs %v", post["langs"])
 	}
-	return nil, ""
+	ref, _ := im["image"].(map[string]any)["ref"].(map[string]any)
+	cid, _ := ref["$link"].(string)
+	return post, cid
 }
 
 func pdsBlob(t *testing.T, n *testnet.Network, did, cid string) []byte {

@@ -58,47 +58,31 @@ func generate(n int) []string {
 	var out []string
 	for len(out) < n {
 		var b strings.Builder
+		// permission writes resource, ":" and a position unless
+		// r.IntN(positionOdds) is 0, then up to maxParams-1 parameters.
+		permission := func(resource string, positionOdds int, position func() string, maxParams int, param func() string) {
+			b.WriteString(resource)
+			if r.IntN(positionOdds) > 0 {
+				b.WriteString(":" + position())
+			}
+			sep := "?"
+			for range r.IntN(maxParams) {
+				b.WriteString(sep + param())
+				sep = "&"
+			}
+		}
 		switch r.IntN(7) {
 		case 0:
-			b.WriteString("repo")
-			if r.IntN(3) > 0 {
-				b.WriteString(":" + nsid())
-			}
-			sep := "?"
-			for range r.IntN(4) {
-				b.WriteString(sep + pick("action=create", "action=update", "action=delete", "action=read", "collection="+nsid(), "action="))
-				sep = "&"
-			}
+			permission("repo", 3, nsid, 4, func() string {
+				return pick("action=create", "action=update", "action=delete", "action=read", "collection="+nsid(), "action=")
+			})
 		case 1:
-			b.WriteString("rpc")
-			if r.IntN(3) > 0 {
-				b.WriteString(":" + nsid())
-			}
-			sep := "?"
-			for range r.IntN(4) {
-				b.WriteString(sep + pick("aud="+aud(), "aud="+aud(), "lxm="+nsid()))
-				sep = "&"
-			}
+			permission("rpc", 3, nsid, 4, func() string { return pick("aud="+aud(), "aud="+aud(), "lxm="+nsid()) })
 		case 2:
-			b.WriteString("blob")
-			if r.IntN(2) > 0 {
-				b.WriteString(":" + mime())
-			}
-			sep := "?"
-			for range r.IntN(4) {
-				b.WriteString(sep + "accept=" + mime())
-				sep = "&"
-			}
+			permission("blob", 2, mime, 4, func() string { return "accept=" + mime() })
 		case 3:
-			b.WriteString("account")
-			if r.IntN(4) > 0 {
-				b.WriteString(":" + pick("email", "repo", "status", "handle", "*"))
-			}
-			sep := "?"
-			for range r.IntN(3) {
-				b.WriteString(sep + pick("action=read", "action=manage", "action=write", "attr=email"))
-				sep = "&"
-			}
+			permission("account", 4, func() string { return pick("email", "repo", "status", "handle", "*") },
+				3, func() string { return pick("action=read", "action=manage", "action=write", "attr=email") })
 		case 4:
 			b.WriteString("identity")
 			if r.IntN(4) > 0 {

@@ -37,13 +37,13 @@ func post(text string) map[string]any {
 }
 
 func TestQueryAndProcedure(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	ctx := context.Background()
 
 	var created recordOut
 	err := c.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{
-		"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("héllo 🌍"),
+		"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("héllo 🌍"),
 	}, &created)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestQueryAndProcedure(t *testing.T) {
 
 	var got recordOut
 	err = c.Query(ctx, "com.atproto.repo.getRecord", xrpc.Params{
-		"repo": e.alice, "collection": syntax.NSID("app.bsky.feed.post"), "rkey": uri.RecordKey(),
+		"repo": e.Account, "collection": syntax.NSID("app.bsky.feed.post"), "rkey": uri.RecordKey(),
 	}, &got)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestQueryAndProcedure(t *testing.T) {
 	}
 
 	// No PDS-local call carried the proxy header.
-	if got := e.net.Counters(); got.ProxyHeaderOnLocal != 0 || got.Proxied != 0 {
+	if got := e.Net.Counters(); got.ProxyHeaderOnLocal != 0 || got.Proxied != 0 {
 		t.Fatalf("counters: %+v", got)
 	}
 }
@@ -256,7 +256,7 @@ func TestParamsAndBodies(t *testing.T) {
 }
 
 func TestProxiedCallsThroughThePDS(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	ctx := context.Background()
 	var prof struct {
@@ -266,7 +266,7 @@ func TestProxiedCallsThroughThePDS(t *testing.T) {
 	if err := c.Query(ctx, "app.bsky.actor.getProfile", xrpc.Params{"actor": "alice.test"}, &prof); err != nil {
 		t.Fatal(err)
 	}
-	if prof.DID != e.alice.String() || prof.Handle != "alice.test" {
+	if prof.DID != e.Account.String() || prof.Handle != "alice.test" {
 		t.Fatalf("getProfile: %+v", prof)
 	}
 	// chat.bsky needs transition:chat.bsky: refused before sending.
@@ -275,12 +275,12 @@ func TestProxiedCallsThroughThePDS(t *testing.T) {
 	if !errors.As(err, &sme) || !sme.ClientSide || sme.Permission != "rpc:chat.bsky.convo.listConvos?aud=did:web:api.bsky.chat%23bsky_chat" {
 		t.Fatalf("listConvos: %v", err)
 	}
-	if got := e.net.Counters(); got.Proxied != 1 || got.ProxyHeaderOnLocal != 0 {
+	if got := e.Net.Counters(); got.Proxied != 1 || got.ProxyHeaderOnLocal != 0 {
 		t.Fatalf("counters: %+v", got)
 	}
 
 	// With the chat scope, chat goes to the chat service.
-	e2 := newEnv(t, genericScope+" transition:chat.bsky", "")
+	e2 := newEnv(t, genericScope+" transition:chat.bsky")
 	var convos struct{ Convos []any }
 	if err := e2.xrpc(xrpc.Options{}).Query(ctx, "chat.bsky.convo.listConvos", nil, &convos); err != nil || convos.Convos == nil {
 		t.Fatalf("listConvos: %v %+v", err, convos)
@@ -288,7 +288,7 @@ func TestProxiedCallsThroughThePDS(t *testing.T) {
 }
 
 func TestNoService(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -311,7 +311,7 @@ func TestNoService(t *testing.T) {
 			}
 		})
 	}
-	e.net.UpdateTamper(func(t *atoauthtest.Tamper) { t.ServiceUnreachable = true })
+	e.Net.UpdateTamper(func(t *atoauthtest.Tamper) { t.ServiceUnreachable = true })
 	err := e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.getTimeline", nil, nil, xrpc.WithProxy(scope.BskyAppView))
 	var xe *xrpc.Error
 	if !errors.Is(err, xrpc.ErrNoService) || !errors.As(err, &xe) || xe.StatusCode != http.StatusBadGateway || xe.Service != scope.BskyAppView ||
@@ -319,7 +319,7 @@ func TestNoService(t *testing.T) {
 		t.Fatalf("unreachable AppView: %v", err)
 	}
 	// The AppView does not implement everything.
-	e.net.SetTamper(atoauthtest.Tamper{})
+	e.Net.SetTamper(atoauthtest.Tamper{})
 	err = e.xrpc(xrpc.Options{}).Query(ctx, "app.bsky.feed.searchPosts", xrpc.Params{"q": "x"}, nil)
 	if !errors.As(err, &xe) || xe.Name != "MethodNotImplemented" || !strings.Contains(err.Error(), "does not implement") {
 		t.Fatalf("searchPosts: %v", err)
@@ -329,13 +329,13 @@ func TestNoService(t *testing.T) {
 func TestScopePreCheck(t *testing.T) {
 	const declared = "atproto transition:generic repo:app.bsky.feed.post?action=create blob:image/*"
 	const granted = "atproto repo:app.bsky.feed.post?action=create blob:image/*"
-	e := newEnv(t, declared, granted)
+	e := newEnv(t, declared, atoauthtest.GrantScope(granted))
 	ctx := context.Background()
 	c := e.xrpc(xrpc.Options{})
 
 	// Allowed: a post and an image.
 	if err := c.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{
-		"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("ok"),
+		"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("ok"),
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestScopePreCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	profile := map[string]any{"repo": e.alice, "collection": "app.bsky.actor.profile", "rkey": "self",
+	profile := map[string]any{"repo": e.Account, "collection": "app.bsky.actor.profile", "rkey": "self",
 		"record": map[string]any{"$type": "app.bsky.actor.profile", "displayName": "Alice"}}
 	for _, tc := range []struct {
 		nsid   string
@@ -353,8 +353,8 @@ func TestScopePreCheck(t *testing.T) {
 		want   string
 	}{
 		{"com.atproto.repo.putRecord", http.MethodPost, profile, nil, "repo:app.bsky.actor.profile?action=create"},
-		{"com.atproto.repo.deleteRecord", http.MethodPost, map[string]any{"repo": e.alice, "collection": "app.bsky.feed.post", "rkey": "abc"}, nil, "repo:app.bsky.feed.post?action=delete"},
-		{"com.atproto.repo.applyWrites", http.MethodPost, map[string]any{"repo": e.alice, "writes": []any{
+		{"com.atproto.repo.deleteRecord", http.MethodPost, map[string]any{"repo": e.Account, "collection": "app.bsky.feed.post", "rkey": "abc"}, nil, "repo:app.bsky.feed.post?action=delete"},
+		{"com.atproto.repo.applyWrites", http.MethodPost, map[string]any{"repo": e.Account, "writes": []any{
 			map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": post("x")},
 			map[string]any{"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": "abc", "value": post("y")},
 		}}, nil, "repo:app.bsky.feed.post?action=update"},
@@ -367,13 +367,13 @@ func TestScopePreCheck(t *testing.T) {
 			}
 			return c.Procedure(ctx, tc.nsid, nil, tc.in, nil, tc.opts...)
 		}
-		before := e.net.Counters().PDSRequests
+		before := e.Net.Counters().PDSRequests
 		err := call(c)
 		var sme *xrpc.ScopeMissingError
 		if !errors.As(err, &sme) || !errors.Is(err, atoauth.ErrScopeMissing) || !sme.ClientSide || sme.Permission != tc.want || sme.Err != nil {
 			t.Fatalf("%s: %v", tc.nsid, err)
 		}
-		if got := e.net.Counters().PDSRequests; got != before {
+		if got := e.Net.Counters().PDSRequests; got != before {
 			t.Errorf("%s: the pre-check sent %d requests", tc.nsid, got-before)
 		}
 		if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing was sent") {
@@ -396,18 +396,18 @@ func TestScopePreCheck(t *testing.T) {
 
 	// A custom Authorizer replaces the granted-scope check.
 	deny := e.xrpc(xrpc.Options{Authorizer: xrpc.AuthorizerFunc(func(r scope.Requirement) bool { return r.Resource != "repo" })})
-	err := deny.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("no")}, nil)
+	err := deny.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("no")}, nil)
 	if !errors.Is(err, atoauth.ErrScopeMissing) {
 		t.Fatalf("custom authorizer: %v", err)
 	}
 }
 
 func TestErrors(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
 	c := e.xrpc(xrpc.Options{})
 
-	var missing error = c.Query(ctx, "com.atproto.repo.getRecord", xrpc.Params{"repo": e.alice, "collection": "app.bsky.feed.post", "rkey": "nope"}, nil)
+	var missing error = c.Query(ctx, "com.atproto.repo.getRecord", xrpc.Params{"repo": e.Account, "collection": "app.bsky.feed.post", "rkey": "nope"}, nil)
 	var xe *xrpc.Error
 	if !errors.Is(missing, xrpc.ErrRecordNotFound) || !errors.As(missing, &xe) || xe.StatusCode != 400 || xe.Name != "RecordNotFound" || xe.NSID != "com.atproto.repo.getRecord" {
 		t.Fatalf("RecordNotFound: %v", missing)
@@ -417,7 +417,7 @@ func TestErrors(t *testing.T) {
 	}
 
 	put := func(swap any) error {
-		in := map[string]any{"repo": e.alice, "collection": "app.bsky.actor.profile", "rkey": "self",
+		in := map[string]any{"repo": e.Account, "collection": "app.bsky.actor.profile", "rkey": "self",
 			"record": map[string]any{"$type": "app.bsky.actor.profile", "displayName": "A"}}
 		if swap != "" {
 			in["swapRecord"] = swap
@@ -435,7 +435,7 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("InvalidSwap on CID: %v", err)
 	}
 	err := c.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{
-		"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("x"), "swapCommit": "bafyreibbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("x"), "swapCommit": "bafyreibbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 	}, nil)
 	if !errors.Is(err, xrpc.ErrInvalidSwap) {
 		t.Fatalf("swapCommit: %v", err)
@@ -443,33 +443,33 @@ func TestErrors(t *testing.T) {
 
 	// The seed complaint: an OAuth token sent as Bearer.
 	tok := e.accessToken()
-	bearer, err := xrpc.NewClient(xrpc.Options{Auth: public(t, e.sess.PDS()), Headers: http.Header{"Authorization": {"Bearer " + tok}}})
+	bearer, err := xrpc.NewClient(xrpc.Options{Auth: public(t, e.Session.PDS()), Headers: http.Header{"Authorization": {"Bearer " + tok}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = bearer.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("x")}, nil)
+	err = bearer.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("x")}, nil)
 	if !errors.Is(err, xrpc.ErrTokenMisuse) || !errors.As(err, &xe) || xe.Message != "Bad token scope" || strings.Contains(err.Error(), tok) ||
 		!strings.Contains(err.Error(), "Authorization: DPoP") {
 		t.Fatalf("Bearer: %v", err)
 	}
 	// Calls to the PDS without the session carry no credentials.
-	plain, _ := xrpc.NewClient(xrpc.Options{Auth: public(t, e.sess.PDS())})
+	plain, _ := xrpc.NewClient(xrpc.Options{Auth: public(t, e.Session.PDS())})
 	if err := plain.Query(ctx, "com.atproto.server.getSession", nil, nil); !errors.Is(err, xrpc.ErrAuthRequired) {
 		t.Fatalf("no credentials: %v", err)
 	}
 
 	// A session revoked at the server: sign in again.
-	e.net.RevokeAll(e.alice)
+	e.Net.RevokeAll(e.Account)
 	if err := c.Query(ctx, "com.atproto.server.getSession", nil, nil); !errors.Is(err, atoauth.ErrSessionExpired) {
 		t.Fatalf("revoked: %v", err)
 	}
 }
 
 func TestNonceLoop(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	// The PDS requires nonces but never sends one: the session's first
 	// request cannot succeed.
-	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.OmitDPoPNonce = true })
+	e.Net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.OmitDPoPNonce = true })
 	err := e.xrpc(xrpc.Options{}).Query(context.Background(), "com.atproto.server.getSession", nil, nil)
 	var xe *xrpc.Error
 	if !errors.Is(err, xrpc.ErrNonceLoop) || !errors.As(err, &xe) || xe.StatusCode != 401 || !strings.Contains(err.Error(), "DPoP-Nonce") {
@@ -525,11 +525,11 @@ func TestAuthErrors(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
 	reset := time.Now().Add(3 * time.Minute).Truncate(time.Second)
 	var left atomic.Int32
-	e.net.UpdateTamper(func(tp *atoauthtest.Tamper) {
+	e.Net.UpdateTamper(func(tp *atoauthtest.Tamper) {
 		tp.RateLimit = func(nsid string) *atoauthtest.RateLimitAnswer {
 			if left.Add(-1) < 0 {
 				return nil
@@ -543,7 +543,7 @@ func TestRateLimits(t *testing.T) {
 
 	// A write is never retried; the error carries the reset time.
 	left.Store(1)
-	err := c.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.alice, "collection": "app.bsky.feed.post", "record": post("x")}, nil)
+	err := c.Procedure(ctx, "com.atproto.repo.createRecord", nil, map[string]any{"repo": e.Account, "collection": "app.bsky.feed.post", "record": post("x")}, nil)
 	var xe *xrpc.Error
 	if !errors.Is(err, xrpc.ErrRateLimited) || !errors.As(err, &xe) || xe.StatusCode != 429 || !xe.RateLimit.Reset.Equal(reset) ||
 		xe.RateLimit.Limit != 30 || xe.RateLimit.Policy != "30;w=300" || xe.RetryAfter != 2*time.Second || len(waits) != 0 {
@@ -578,7 +578,7 @@ func TestRateLimits(t *testing.T) {
 	if err := c.Query(ctx, "com.atproto.server.getSession", nil, nil); !errors.Is(err, xrpc.ErrRateLimited) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
-	if got := e.net.Counters().RateLimited; got != 1+2+3+1+1 {
+	if got := e.Net.Counters().RateLimited; got != 1+2+3+1+1 {
 		t.Errorf("RateLimited = %d", got)
 	}
 }
@@ -589,11 +589,11 @@ type onceReader struct{ r io.Reader }
 func (o *onceReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 func TestBlobReplayOnNonceRetry(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
 	c := e.xrpc(xrpc.Options{})
 	data := bytes.Repeat([]byte("\x89PNG\r\n\x1a\n0123456789"), 5000)
-	before := e.net.Counters()
+	before := e.Net.Counters()
 	var out struct {
 		Blob struct {
 			Ref struct {
@@ -608,17 +608,17 @@ func TestBlobReplayOnNonceRetry(t *testing.T) {
 	if err := c.Procedure(ctx, "com.atproto.repo.uploadBlob", nil, &onceReader{bytes.NewReader(data)}, &out, xrpc.WithEncoding("image/png")); err != nil {
 		t.Fatal(err)
 	}
-	after := e.net.Counters()
+	after := e.Net.Counters()
 	if after.PDSNonceChallenges-before.PDSNonceChallenges != 1 {
 		t.Fatalf("expected one nonce challenge, counters %+v", after)
 	}
-	got, mt, ok := e.net.Blob(e.alice, out.Blob.Ref.Link)
+	got, mt, ok := e.Net.Blob(e.Account, out.Blob.Ref.Link)
 	if !ok || !bytes.Equal(got, data) || mt != "image/png" || out.Blob.Size != len(data) {
 		t.Fatalf("blob: ok=%v len=%d mime=%s", ok, len(got), mt)
 	}
 	// Fetched back byte-identical.
 	var back bytes.Buffer
-	if err := c.Query(ctx, "com.atproto.sync.getBlob", xrpc.Params{"did": e.alice, "cid": out.Blob.Ref.Link}, &back); err != nil || !bytes.Equal(back.Bytes(), data) {
+	if err := c.Query(ctx, "com.atproto.sync.getBlob", xrpc.Params{"did": e.Account, "cid": out.Blob.Ref.Link}, &back); err != nil || !bytes.Equal(back.Bytes(), data) {
 		t.Fatalf("getBlob: %v %d", err, back.Len())
 	}
 }

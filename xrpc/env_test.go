@@ -5,63 +5,37 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/xrpc"
-	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
 const genericScope = "atproto transition:generic"
 
-// env is a fake network with a client and one signed-in account.
+// env is a fake network with alice signed in through a client.
 type env struct {
-	t      *testing.T
-	net    *atoauthtest.Network
-	client *atoauth.Client
-	alice  syntax.DID
-	sess   *atoauth.Session
+	*atoauthtest.Env
+	t *testing.T
 }
 
-// newEnv signs alice in with the client metadata scope declared and the
-// scope granted (granted "" grants everything requested).
-func newEnv(t *testing.T, declared, granted string) *env {
+// newEnv signs alice in through a client that declares the scope
+// declared; opts adjust what she grants (all of it by default).
+func newEnv(t *testing.T, declared string, opts ...atoauthtest.ApproveOption) *env {
 	t.Helper()
-	return newEnvWith(t, atoauthtest.Options{}, declared, granted)
+	return newEnvWith(t, atoauthtest.Options{}, declared, opts...)
 }
 
 // newEnvWith is newEnv on a network with options nopts.
-func newEnvWith(t *testing.T, nopts atoauthtest.Options, declared, granted string) *env {
+func newEnvWith(t *testing.T, nopts atoauthtest.Options, declared string, opts ...atoauthtest.ApproveOption) *env {
 	t.Helper()
 	nopts.Logger = slog.New(slog.DiscardHandler)
-	n := atoauthtest.NewNetwork(t, nopts)
-	e := &env{t: t, net: n}
-	e.alice = n.CreateAccount("alice.test")
-	c, err := atoauth.NewClient(n.ClientConfig(declared))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = c
-	e.sess = e.login(e.alice, granted)
-	return e
+	return &env{atoauthtest.NewEnv(t, nopts, declared, opts...), t}
 }
 
-func (e *env) login(did syntax.DID, granted string) *atoauth.Session {
-	e.t.Helper()
-	var opts []atoauthtest.ApproveOption
-	if granted != "" {
-		opts = append(opts, atoauthtest.GrantScope(granted))
-	}
-	sess, err := e.net.Login(context.Background(), e.client, did, opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return sess
-}
-
+// xrpc is an XRPC client over alice's session.
 func (e *env) xrpc(opts xrpc.Options) *xrpc.Client {
 	e.t.Helper()
-	opts.Auth = e.sess
+	opts.Auth = e.Session
 	c, err := xrpc.NewClient(opts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -73,7 +47,7 @@ func (e *env) xrpc(opts xrpc.Options) *xrpc.Client {
 // only: it plays an app that mishandles it).
 func (e *env) accessToken() string {
 	e.t.Helper()
-	d, err := e.client.Store().GetSession(context.Background(), e.sess.ID())
+	d, err := e.Client.Store().GetSession(context.Background(), e.Session.ID())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 // that answers like an attacker, with typed errors that carry no raw
 // server control characters.
 func TestHostilePDS(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	ctx := context.Background()
-	set := func(h *atoauthtest.Hostile) { e.net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.Hostile = h }) }
+	set := func(h *atoauthtest.Hostile) { e.Net.UpdateTamper(func(tp *atoauthtest.Tamper) { tp.Hostile = h }) }
 	profile := func(c *xrpc.Client) (map[string]any, error) {
 		var out map[string]any
 		err := c.Query(ctx, "app.bsky.actor.getProfile", xrpc.Params{"actor": "alice.test"}, &out)

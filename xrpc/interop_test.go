@@ -23,10 +23,10 @@ var _ lexutil.LexClient = (*xrpc.Client)(nil)
 // api/bsky) over an atoauth session: users of indigo's lexicon types keep
 // their code and gain DPoP, refresh, routing, pre-checks and typed errors.
 func TestIndigoInterop(t *testing.T) {
-	e := newEnv(t, genericScope, "")
+	e := newEnv(t, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	ctx := context.Background()
-	repo := e.alice.String()
+	repo := e.Account.String()
 
 	who, err := comatproto.ServerGetSession(ctx, c)
 	if err != nil || who.Did != repo || who.Handle != "alice.test" {
@@ -109,7 +109,7 @@ func TestIndigoInterop(t *testing.T) {
 	if !errors.Is(err, xrpc.ErrRecordNotFound) {
 		t.Fatalf("getRecord after delete: %v", err)
 	}
-	if got := e.net.Counters(); got.Proxied != 3 || got.ProxyHeaderOnLocal != 0 {
+	if got := e.Net.Counters(); got.Proxied != 3 || got.ProxyHeaderOnLocal != 0 {
 		t.Errorf("counters: %+v", got)
 	}
 }

@@ -15,14 +15,14 @@ import (
 )
 
 // xrpcCalls counts the PDS's authenticated requests so far.
-func (e *env) xrpcCalls() int { return e.net.Counters().PDSAuthenticated }
+func (e *env) xrpcCalls() int { return e.Net.Counters().PDSAuthenticated }
 
 func (e *env) getProfile(c *xrpc.Client, opts ...xrpc.CallOption) error {
 	var out struct {
 		DID string `json:"did"`
 	}
 	err := c.Query(context.Background(), "app.bsky.actor.getProfile", xrpc.Params{"actor": "alice.test"}, &out, opts...)
-	if err == nil && out.DID != e.alice.String() {
+	if err == nil && out.DID != e.Account.String() {
 		e.t.Fatalf("getProfile answered %q", out.DID)
 	}
 	return err
@@ -31,13 +31,13 @@ func (e *env) getProfile(c *xrpc.Client, opts ...xrpc.CallOption) error {
 // Like the TypeScript client, app.bsky.* calls name no service, so a PDS
 // whose AppView is not Bluesky's answers them through its own.
 func TestAppViewOfAnotherNetwork(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{AppViewDID: "did:web:appview.test"}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{AppViewDID: "did:web:appview.test"}, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	before := e.xrpcCalls()
 	if err := e.getProfile(c); err != nil {
 		t.Fatalf("default routing: %v", err)
 	}
-	if got := e.net.Counters(); got.ProxiedByDefault != 1 || e.xrpcCalls()-before != 1 {
+	if got := e.Net.Counters(); got.ProxiedByDefault != 1 || e.xrpcCalls()-before != 1 {
 		t.Fatalf("one call through the PDS's default AppView, got %+v", got)
 	}
 	// The network's AppView named explicitly works too.
@@ -56,7 +56,7 @@ func TestAppViewOfAnotherNetwork(t *testing.T) {
 // call is sent once more with Bluesky's AppView, and the PDS is
 // remembered so that later calls name it from the start.
 func TestFallbackToBlueskyAppView(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope)
 	mem := &xrpc.ProxyMemory{}
 	c := e.xrpc(xrpc.Options{ProxyMemory: mem})
 	before := e.xrpcCalls()
@@ -77,14 +77,14 @@ func TestFallbackToBlueskyAppView(t *testing.T) {
 		}
 	}
 	// A client with its own memory pays the extra round trip once.
-	if got := e.net.Counters(); got.ProxiedByDefault != 0 || got.Proxied != 3 {
+	if got := e.Net.Counters(); got.ProxiedByDefault != 0 || got.Proxied != 3 {
 		t.Fatalf("counters %+v", got)
 	}
 }
 
 // When Bluesky's AppView does not work either, the error names both tries.
 func TestFallbackFailsNamesBothTries(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true, AppViewDID: "did:web:appview.test"}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true, AppViewDID: "did:web:appview.test"}, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	err := e.getProfile(c)
 	var xe *xrpc.Error
@@ -106,7 +106,7 @@ func TestFallbackFailsNamesBothTries(t *testing.T) {
 
 // An explicit route always wins: no fallback.
 func TestExplicitRouteNeverFallsBack(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope)
 	for name, c := range map[string]*xrpc.Client{
 		"Services":        e.xrpc(xrpc.Options{Services: map[string]string{"app.bsky.actor.getProfile": ""}}),
 		"WithProxy(\"\")": e.xrpc(xrpc.Options{}),
@@ -129,7 +129,7 @@ func TestExplicitRouteNeverFallsBack(t *testing.T) {
 // A procedure's body is sent again on the fallback when it is in memory,
 // never when it is a stream (which cannot be replayed).
 func TestFallbackReplaysBodiesInMemoryOnly(t *testing.T) {
-	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope, "")
+	e := newEnvWith(t, atoauthtest.Options{NoDefaultService: true}, genericScope)
 	c := e.xrpc(xrpc.Options{})
 	ctx := context.Background()
 	// The fake AppView implements no procedure: the retry reaches it and
@@ -158,7 +158,7 @@ func TestFallbackReplaysBodiesInMemoryOnly(t *testing.T) {
 // AppView through (the PDS decides), and checks the fallback exactly.
 func TestPreCheckWithTheDefaultAppView(t *testing.T) {
 	const declared = "atproto repo:app.bsky.feed.post rpc:app.bsky.actor.getProfile?aud=did:web:appview.test%23bsky_appview"
-	e := newEnvWith(t, atoauthtest.Options{AppViewDID: "did:web:appview.test"}, declared, "")
+	e := newEnvWith(t, atoauthtest.Options{AppViewDID: "did:web:appview.test"}, declared)
 	c := e.xrpc(xrpc.Options{})
 	if err := e.getProfile(c); err != nil {
 		t.Fatalf("permission for the PDS's AppView: %v", err)
@@ -175,7 +175,7 @@ func TestPreCheckWithTheDefaultAppView(t *testing.T) {
 
 	// On a PDS without a default, the fallback to Bluesky's AppView needs
 	// the permission for that AppView.
-	e2 := newEnvWith(t, atoauthtest.Options{NoDefaultService: true, AppViewDID: "did:web:appview.test"}, declared, "")
+	e2 := newEnvWith(t, atoauthtest.Options{NoDefaultService: true, AppViewDID: "did:web:appview.test"}, declared)
 	err = e2.getProfile(e2.xrpc(xrpc.Options{}))
 	if !errors.As(err, &sme) || sme.Permission != "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview" ||
 		!strings.Contains(err.Error(), "the PDS has no default AppView") {

@@ -41,9 +41,8 @@ func startServe(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
-	var mu sync.Mutex
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	var logs atoauthtest.Buffer
+	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +56,7 @@ func startServe(t *testing.T, args ...string) string {
 			_ = cmd.Process.Kill()
 		}
 		if t.Failed() {
-			mu.Lock()
 			t.Logf("serve logs:\n%s", logs.String())
-			mu.Unlock()
 		}
 	})
 	found := make(chan string, 1)
@@ -79,10 +76,6 @@ func startServe(t *testing.T, args ...string) string {
 	}
 	return ""
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestTwoServeInstancesShareOnePostgreSQLStore runs two `atoauth serve`
 // processes on one PostgreSQL store, as behind a load balancer: a sign-in

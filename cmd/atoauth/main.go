@@ -19,7 +19,6 @@ func main() {
 	f := &cmdutil.Factory{
 		IO:          cmdutil.System(),
 		Settings:    cmdutil.DefaultSettings(os.Getenv),
-		OpenStore:   openStore,
 		OpenBrowser: root.OpenBrowser,
 		Now:         time.Now,
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/atoauth/atoauth"
@@ -94,34 +95,40 @@ func TestResealMovesToThePrimaryKey(t *testing.T) {
 }
 
 func TestWaitLock(t *testing.T) {
-	var w Waker
-	var tries atomic.Int32
-	// Woken at once by a release in this process.
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		tries.Store(100)
-		w.Wake()
-	}()
-	start := time.Now()
-	err := WaitLock(context.Background(), &w, func(context.Context) (bool, error) {
-		return tries.Add(1) > 100, nil
-	})
-	if err != nil || time.Since(start) > time.Second {
-		t.Fatalf("WaitLock = %v after %v", err, time.Since(start))
-	}
-	// The context ends the wait, with the context's error even when the
-	// attempt itself fails in the driver's words.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err = WaitLock(ctx, &w, func(ctx context.Context) (bool, error) {
-		if ctx.Err() != nil {
-			return false, errors.New("interrupted")
+	// In a bubble: the release, the polls and the deadline run on the
+	// bubble's fake clock.
+	synctest.Test(t, func(t *testing.T) {
+		var w Waker
+		var tries atomic.Int32
+		// Woken at once by a release in this process, not at the next
+		// poll.
+		const release = 100 * time.Millisecond
+		go func() {
+			time.Sleep(release)
+			tries.Store(100)
+			w.Wake()
+		}()
+		start := time.Now()
+		err := WaitLock(context.Background(), &w, func(context.Context) (bool, error) {
+			return tries.Add(1) > 100, nil
+		})
+		if d := time.Since(start); err != nil || d != release {
+			t.Fatalf("WaitLock = %v after %v, want nil after %v", err, d, release)
 		}
-		return false, nil
+		// The context ends the wait, with the context's error even when the
+		// attempt itself fails in the driver's words.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err = WaitLock(ctx, &w, func(ctx context.Context) (bool, error) {
+			if ctx.Err() != nil {
+				return false, errors.New("interrupted")
+			}
+			return false, nil
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want DeadlineExceeded", err)
+		}
 	})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want DeadlineExceeded", err)
-	}
 }
 
 func TestSessionKeyHidesTheID(t *testing.T) {

@@ -6,12 +6,10 @@
 //
 // A test package that uses it routes child processes in its TestMain:
 //
-//	func TestMain(m *testing.M) {
-//		if stormtest.IsChild() {
-//			os.Exit(stormtest.ChildMain())
-//		}
-//		os.Exit(m.Run())
-//	}
+//	func TestMain(m *testing.M) { stormtest.Main(m) }
+//
+// and runs the tests every store passes ([TestTwoProcesses],
+// [TestCrashWhileHoldingLock], [Benchmark]) on a store of its kind.
 package stormtest
 
 import (
@@ -103,6 +101,25 @@ func newClient(o *orders, store atoauth.Store, logger *slog.Logger) (*atoauth.Cl
 	return atoauth.NewClient(cfg)
 }
 
+// parent starts the network of a test with orders o (and names it in
+// them), and opens the parent's own client on o.Store; t's cleanup closes
+// them.
+func parent(t testing.TB, o *orders) (*atoauthtest.Network, atoauth.Store, *atoauth.Client) {
+	t.Helper()
+	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
+	o.PLC, o.PDS = n.PLC.URL, n.PDS.URL
+	store, err := storeurl.Open(context.Background(), o.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	client, err := newClient(o, store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, store, client
+}
+
 // Run creates cfg.Sessions sessions through a fake network (Start,
 // Approve, Callback), makes every access token expire, then starts
 // cfg.Procs children that each send cfg.Rounds requests per session from
@@ -121,18 +138,8 @@ func Run(t testing.TB, cfg Config) Result {
 	if cfg.PerAccount <= 0 {
 		cfg.PerAccount = 1
 	}
-	ctx := context.Background()
-	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
-	o := &orders{Mode: "storm", Store: cfg.Store, PLC: n.PLC.URL, PDS: n.PDS.URL, Workers: cfg.Workers, Rounds: cfg.Rounds, NoLock: cfg.NoLock}
-	store, err := storeurl.Open(ctx, cfg.Store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	client, err := newClient(o, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := &orders{Mode: "storm", Store: cfg.Store, Workers: cfg.Workers, Rounds: cfg.Rounds, NoLock: cfg.NoLock}
+	n, store, client := parent(t, o)
 
 	res := Result{Sessions: cfg.Sessions}
 	start := time.Now()
@@ -164,16 +171,22 @@ func Run(t testing.TB, cfg Config) Result {
 	}
 	res.Storm = time.Since(start)
 
+	res.Refreshes, res.Replays, res.Lost = tally(n, store, before, ids)
+	return res
+}
+
+// tally counts the refreshes and the refresh token replays since before,
+// and the sessions of ids missing from store or whose stored tokens are
+// dead.
+func tally(n *atoauthtest.Network, store atoauth.Store, before atoauthtest.Counters, ids []string) (refreshes, replays, lost int) {
 	after := n.Counters()
-	res.Refreshes = after.Refreshes - before.Refreshes
-	res.Replays = after.RefreshReplays - before.RefreshReplays
 	for _, id := range ids {
-		d, err := store.GetSession(ctx, id)
+		d, err := store.GetSession(context.Background(), id)
 		if err != nil || !n.AccessTokenValid(d.AccessToken) || !n.RefreshTokenValid(d.RefreshToken) {
-			res.Lost++
+			lost++
 		}
 	}
-	return res
+	return after.Refreshes - before.Refreshes, after.RefreshReplays - before.RefreshReplays, lost
 }
 
 // login creates count sessions, perAccount per account, four at a time.
@@ -232,7 +245,7 @@ type child struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr *lockedBuffer
+	stderr *atoauthtest.Buffer
 	done   chan struct{}
 }
 
@@ -244,7 +257,7 @@ func startChild(t testing.TB, o *orders) *child {
 	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envChild+"="+string(spec))
-	c := &child{cmd: cmd, lines: make(chan string, 16), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	c := &child{cmd: cmd, lines: make(chan string, 16), stderr: &atoauthtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -281,11 +294,11 @@ func (c *child) next(t testing.TB) string {
 	case line, ok := <-c.lines:
 		if !ok {
 			_ = c.cmd.Wait()
-			t.Fatalf("child %d exited (%v); its stderr:\n%s", c.cmd.Process.Pid, c.cmd.ProcessState, c.stderr.tail())
+			t.Fatalf("child %d exited (%v); its stderr:\n%s", c.cmd.Process.Pid, c.cmd.ProcessState, c.stderrTail())
 		}
 		return line
 	case <-time.After(childTimeout):
-		t.Fatalf("child %d did not answer in %v; its stderr:\n%s", c.cmd.Process.Pid, childTimeout, c.stderr.tail())
+		t.Fatalf("child %d did not answer in %v; its stderr:\n%s", c.cmd.Process.Pid, childTimeout, c.stderrTail())
 	}
 	return ""
 }
@@ -293,7 +306,7 @@ func (c *child) next(t testing.TB) string {
 func (c *child) waitFor(t testing.TB, want string) {
 	t.Helper()
 	if got := c.next(t); got != want {
-		t.Fatalf("child said %q, want %q; its stderr:\n%s", got, want, c.stderr.tail())
+		t.Fatalf("child said %q, want %q; its stderr:\n%s", got, want, c.stderrTail())
 	}
 }
 
@@ -313,24 +326,10 @@ func (c *child) result(t testing.TB) report {
 	return r
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 1<<20 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) tail() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
+// stderrTail is the end of what the child wrote on stderr (warnings and
+// errors), for a failure message.
+func (c *child) stderrTail() string {
+	s := c.stderr.String()
 	if len(s) > 4000 {
 		s = "…" + s[len(s)-4000:]
 	}
@@ -503,17 +502,8 @@ type CrashResult struct {
 func Crash(t testing.TB, storeSpec string, lease time.Duration) CrashResult {
 	t.Helper()
 	ctx := context.Background()
-	n := atoauthtest.NewNetwork(t, atoauthtest.Options{Logger: slog.New(slog.DiscardHandler)})
-	o := &orders{Mode: "crash", Store: storeSpec, PLC: n.PLC.URL, PDS: n.PDS.URL, Lease: lease}
-	store, err := storeurl.Open(ctx, storeSpec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	client, err := newClient(o, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := &orders{Mode: "crash", Store: storeSpec, Lease: lease}
+	n, store, client := parent(t, o)
 	ids := login(t, n, client, 1, 1)
 	n.ExpireAccessTokens()
 	before := n.Counters()
@@ -538,11 +528,9 @@ func Crash(t testing.TB, storeSpec string, lease time.Duration) CrashResult {
 		t.Fatalf("the surviving process: %v", err)
 	}
 	res := CrashResult{Waited: time.Since(killed)}
-	after := n.Counters()
-	res.Refreshes = after.Refreshes - before.Refreshes
-	res.Replays = after.RefreshReplays - before.RefreshReplays
-	d, err := store.GetSession(ctx, ids[0])
-	res.Lost = err != nil || !n.AccessTokenValid(d.AccessToken) || !n.RefreshTokenValid(d.RefreshToken)
+	var lost int
+	res.Refreshes, res.Replays, lost = tally(n, store, before, ids)
+	res.Lost = lost > 0
 	return res
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/atoauthtest"
 )
 
@@ -168,11 +167,7 @@ func TestTimeline(t *testing.T) {
 	if p := bb.postMultipart("/post", url.Values{"text": {"bob was here"}}, file{"image1", "b.png", pngImage(20, 10)}); p.StatusCode != http.StatusSeeOther {
 		t.Fatalf("bob's post: HTTP %d", p.StatusCode)
 	}
-	sess, err := e.client.Session(context.Background(), e.sessionID(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := agent.New(sess, nil)
+	a := e.agent(b)
 	if _, err := a.CreateRecord(context.Background(), "app.bsky.graph.follow", map[string]any{
 		"$type": "app.bsky.graph.follow", "subject": bob.String(), "createdAt": "2026-01-01T00:00:00.000Z"}, nil); err != nil {
 		t.Fatal(err)

@@ -199,6 +199,28 @@ func (z *fzApp) signedInPost(path string, v url.Values, multi bool, files map[st
 	return z.do(z.form(path, v), z.session)
 }
 
+// submit sends a form of the signed-in person (multipart with file as
+// the field named field when multi and file is not empty) and checks the
+// answer against inputs; a success must redirect to success (or to sign
+// in again, when the fuzzed session is gone). It tells whether the form
+// succeeded.
+func (z *fzApp) submit(t *testing.T, path string, v url.Values, multi bool, field string, file []byte, success string, inputs ...string) bool {
+	t.Helper()
+	var files map[string][]byte
+	if multi && len(file) > 0 {
+		files = map[string][]byte{field: file}
+	}
+	resp := z.signedInPost(path, v, multi, files)
+	z.check(t, "POST "+path, resp, inputs...)
+	if resp.Code != http.StatusSeeOther {
+		return false
+	}
+	if loc := resp.Header().Get("Location"); loc != success && !strings.HasPrefix(loc, "/?notice=session") {
+		t.Fatalf("POST %s: redirected to %q", path, loc)
+	}
+	return true
+}
+
 var (
 	// fzTagRE finds what starts a tag, a comment or a declaration.
 	fzTagRE = regexp.MustCompile(`<[A-Za-z!/?][^<>]{0,62}>?`)
@@ -293,19 +315,10 @@ func FuzzComposer(f *testing.F) {
 	z := newFuzzApp(f)
 	f.Fuzz(func(t *testing.T, text, lang, alt string, img []byte, multi bool, rkey string) {
 		v := url.Values{"text": {text}, "lang": {lang}, "alt1": {alt}}
-		var files map[string][]byte
-		if multi && len(img) > 0 {
-			files = map[string][]byte{"image1": img}
-		}
-		resp := z.signedInPost("/post", v, multi, files)
-		z.check(t, "POST /post", resp, text, lang, alt)
-		if resp.Code == http.StatusSeeOther {
-			if loc := resp.Header().Get("Location"); loc != "/?notice=posted" && !strings.HasPrefix(loc, "/?notice=session") {
-				t.Fatalf("POST /post: redirected to %q", loc)
-			}
+		if z.submit(t, "/post", v, multi, "image1", img, "/?notice=posted", text, lang, alt) {
 			z.cleanUpPosts(t)
 		}
-		resp = z.signedInPost("/post/delete", url.Values{"rkey": {rkey}}, false, nil)
+		resp := z.signedInPost("/post/delete", url.Values{"rkey": {rkey}}, false, nil)
 		z.check(t, "POST /post/delete", resp, rkey)
 	})
 }
@@ -336,16 +349,7 @@ func FuzzProfileEditor(f *testing.F) {
 		if removeAvatar {
 			v.Set("removeAvatar", "1")
 		}
-		var files map[string][]byte
-		if multi && len(avatar) > 0 {
-			files = map[string][]byte{"avatar": avatar}
-		}
-		resp := z.signedInPost("/profile", v, multi, files)
-		z.check(t, "POST /profile", resp, displayName, description, cid)
-		if resp.Code == http.StatusSeeOther {
-			if loc := resp.Header().Get("Location"); loc != "/profile?notice=profile-saved" && !strings.HasPrefix(loc, "/?notice=session") {
-				t.Fatalf("POST /profile: redirected to %q", loc)
-			}
+		if z.submit(t, "/profile", v, multi, "avatar", avatar, "/profile?notice=profile-saved", displayName, description, cid) {
 			z.check(t, "GET /profile after a save", z.get("/profile"), displayName, description)
 		}
 	})
@@ -396,19 +400,15 @@ func FuzzRecordBrowser(f *testing.F) {
 // server, and a callback's query string (without the state cookie of a
 // login started here).
 func FuzzSignIn(f *testing.F) {
-	f.Add(uint8(0), "alice.test", "")
-	f.Add(uint8(0), "@alice.test ", "")
-	f.Add(uint8(0), "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "")
-	f.Add(uint8(0), "bob.test", "")
-	f.Add(uint8(0), "https://bsky.social", "")
-	f.Add(uint8(0), "did:web:evil.example", "")
-	f.Add(uint8(0), `"><script>alert(1)</script>`, "")
-	f.Add(uint8(0), "\x00\x1b[2J\u202e", "")
+	for _, id := range []string{"alice.test", "@alice.test ", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "bob.test", "https://bsky.social",
+		"did:web:evil.example", `"><script>alert(1)</script>`, "\x00\x1b[2J\u202e"} {
+		f.Add(uint8(0), id, "")
+	}
 	f.Add(uint8(1), "bsky.social", "")
 	f.Add(uint8(1), "http://127.0.0.1:1/<b>", "")
-	f.Add(uint8(2), "", "error=access_denied&state=x&iss=http://127.0.0.1")
-	f.Add(uint8(2), "", "error=%3Cscript%3E&error_description=%22%3E%3Cimg%3E")
-	f.Add(uint8(2), "", "code=abc&state=def&iss=x")
+	for _, q := range []string{"error=access_denied&state=x&iss=http://127.0.0.1", "error=%3Cscript%3E&error_description=%22%3E%3Cimg%3E", "code=abc&state=def&iss=x"} {
+		f.Add(uint8(2), "", q)
+	}
 	z := newFuzzApp(f)
 	// The PDS's URL is a server address that signs in too.
 	f.Add(uint8(0), z.net.PDS.URL, "")

@@ -103,11 +103,7 @@ func TestRecordPreviewIsBounded(t *testing.T) {
 	e := newEnv(t, nil)
 	b := e.browser
 	b.signIn(e.alice)
-	sess, err := e.client.Session(context.Background(), e.sessionID(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := agent.New(sess, nil)
+	a := e.agent(b)
 	big := strings.Repeat("0123456789", 30_000) // 300 KB, under the record page's cap
 	nested := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
 	for rkey, rec := range map[string]any{
@@ -183,8 +179,7 @@ func TestProfileEditorKeepsUneditedText(t *testing.T) {
 	e := newEnv(t, nil)
 	b := e.browser
 	b.signIn(e.alice)
-	sess, _ := e.client.Session(context.Background(), e.sessionID(b))
-	a, _ := agent.New(sess, nil)
+	a := e.agent(b)
 	const name, desc = "\u05e9\u05dc\u05d5\u05dd\u200f Alice", "line one\u202e\nline two"
 	if _, err := a.PutRecord(context.Background(), "app.bsky.actor.profile", "self", map[string]any{"$type": "app.bsky.actor.profile", "displayName": name, "description": desc}, nil); err != nil {
 		t.Fatal(err)
@@ -290,8 +285,16 @@ func TestConcurrencyLimits(t *testing.T) {
 	e, _ := hostileEnv(t, &envOptions{web: web.Options{PageTimeout: time.Minute, TrustProxy: true, MaxConcurrentPerClient: 6}})
 	b := e.browser
 	// describeRepo answers one byte every 100 ms: the records page waits.
+	// Each call tells on reached when it reaches the PDS.
+	reached := make(chan struct{}, 16)
 	e.net.UpdateTamper(func(tm *atoauthtest.Tamper) {
-		tm.Hostile = &atoauthtest.Hostile{Trickle: 100 * time.Millisecond, Only: func(nsid string) bool { return nsid == "com.atproto.repo.describeRepo" }}
+		tm.Hostile = &atoauthtest.Hostile{Trickle: 100 * time.Millisecond, Only: func(nsid string) bool {
+			if nsid != "com.atproto.repo.describeRepo" {
+				return false
+			}
+			reached <- struct{}{}
+			return true
+		}}
 	})
 	from := func(br *browser, ctx context.Context, path, addr string) (int, http.Header, string) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
@@ -304,38 +307,46 @@ func TestConcurrencyLimits(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(body)
 	}
+	// want asks for path once and checks the answer's status.
+	want := func(br *browser, path, addr string, status int) (http.Header, string) {
+		t.Helper()
+		code, h, body := from(br, context.Background(), path, addr)
+		if code != status {
+			t.Errorf("%s from %s: HTTP %d, want %d\n%s", path, addr, code, status, body)
+		}
+		return h, body
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	// hold keeps n records pages of br in progress until ctx ends (a
-	// page refused while a probe holds a slot is asked for again).
+	held := 0
+	// hold starts n records pages of br, which stay in progress until
+	// ctx ends. It starts them once only the pages held before are in
+	// progress (so none is refused), and returns once each has reached
+	// the PDS, holding its slots.
 	hold := func(br *browser, addr string, n int) {
+		t.Helper()
+		e.waitRequests(held)
 		for range n {
 			wg.Go(func() {
-				for ctx.Err() == nil {
-					if code, _, _ := from(br, ctx, "/records", addr); code != http.StatusTooManyRequests {
-						return
-					}
-					time.Sleep(5 * time.Millisecond)
+				if code, _, body := from(br, ctx, "/records", addr); ctx.Err() == nil {
+					t.Errorf("a held page ended: HTTP %d\n%s", code, body)
 				}
 			})
 		}
-	}
-	// waitFor polls path until it answers status.
-	waitFor := func(br *browser, path, addr string, status int) (http.Header, string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if code, h, body := from(br, context.Background(), path, addr); code == status {
-				return h, body
+		for range n {
+			select {
+			case <-reached:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d held pages did not reach the PDS", n)
 			}
 		}
-		t.Fatalf("%s from %s never answered HTTP %d", path, addr, status)
-		return nil, ""
+		held += n
 	}
 	defer func() { cancel(); wg.Wait() }()
 
 	// Four pages of one session: a fifth request of that session waits.
 	hold(b, "198.51.100.1", 4)
-	h, body := waitFor(b, "/session", "198.51.100.1", http.StatusTooManyRequests)
+	h, body := want(b, "/session", "198.51.100.1", http.StatusTooManyRequests)
 	if h.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
@@ -344,31 +355,24 @@ func TestConcurrencyLimits(t *testing.T) {
 	// Static files and health checks still load; another session of the
 	// same address too, and the same session from elsewhere does not.
 	for _, path := range []string{"/static/app.css", "/healthz"} {
-		if code, _, _ := from(b, context.Background(), path, "198.51.100.1"); code != http.StatusOK {
-			t.Errorf("%s: HTTP %d", path, code)
-		}
+		want(b, path, "198.51.100.1", http.StatusOK)
 	}
 	other := e.newBrowser()
 	other.signIn(e.alice)
-	if code, _, _ := from(other, context.Background(), "/session", "198.51.100.1"); code != http.StatusOK {
-		t.Errorf("another session: HTTP %d", code)
-	}
-	if code, _, _ := from(b, context.Background(), "/session", "198.51.100.2"); code != http.StatusTooManyRequests {
-		t.Errorf("the same session from another address: HTTP %d", code)
-	}
+	want(other, "/session", "198.51.100.1", http.StatusOK)
+	want(b, "/session", "198.51.100.2", http.StatusTooManyRequests)
 	// Two more pages of the other session: the address holds six, its
 	// limit; a third session from it waits, one from elsewhere does not.
 	hold(other, "198.51.100.1", 2)
 	third := e.newBrowser()
-	waitFor(third, "/", "198.51.100.1", http.StatusTooManyRequests)
-	if code, _, _ := from(third, context.Background(), "/", "198.51.100.3"); code != http.StatusOK {
-		t.Errorf("another address: HTTP %d", code)
-	}
+	want(third, "/", "198.51.100.1", http.StatusTooManyRequests)
+	want(third, "/", "198.51.100.3", http.StatusOK)
 	// When the pages end, their slots are free again.
 	cancel()
 	wg.Wait()
-	waitFor(b, "/session", "198.51.100.1", http.StatusOK)
-	waitFor(third, "/", "198.51.100.1", http.StatusOK)
+	e.waitRequests(0)
+	want(b, "/session", "198.51.100.1", http.StatusOK)
+	want(third, "/", "198.51.100.1", http.StatusOK)
 }
 
 // A cross-site navigation to the callback with a state of its own (or

@@ -45,8 +45,7 @@ func TestProfileEditor(t *testing.T) {
 
 	// Someone changes the profile elsewhere (another app), keeping a field
 	// this app does not know.
-	sess, _ := e.client.Session(context.Background(), e.sessionID(b))
-	a, _ := agent.New(sess, nil)
+	a := e.agent(b)
 	if _, err := a.UpdateProfile(context.Background(), func(p *agent.Profile) error {
 		p.DisplayName = "Alice (from elsewhere)"
 		return nil
@@ -102,8 +101,7 @@ func TestRecordBrowser(t *testing.T) {
 	e := newEnv(t, nil)
 	b := e.browser
 	b.signIn(e.alice)
-	sess, _ := e.client.Session(context.Background(), e.sessionID(b))
-	a, _ := agent.New(sess, nil)
+	a := e.agent(b)
 	for i := range 30 {
 		if _, err := a.CreateRecord(context.Background(), "com.example.note", map[string]any{"$type": "com.example.note", "text": fmt.Sprintf("note %02d <b>", i)}, &agent.WriteOptions{RKey: fmt.Sprintf("n%02d", i)}); err != nil {
 			t.Fatal(err)

@@ -61,16 +61,25 @@ func (p *prodEnv) httpClient(jar http.CookieJar) *http.Client {
 }
 
 func (p *prodEnv) key(kid string) string {
+	path, _ := keyFile(p.t, p.dir, kid)
+	return path
+}
+
+// keyFile writes a new private key with key ID kid to dir/kid.jwk and
+// returns the file's path and the key.
+func keyFile(t *testing.T, dir, kid string) (string, *jwk.Key) {
+	t.Helper()
 	k, err := jwk.Generate()
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	data, _ := k.WithKeyID(kid).MarshalPrivate()
-	path := filepath.Join(p.dir, kid+".jwk")
+	k = k.WithKeyID(kid)
+	data, _ := k.MarshalPrivate()
+	path := filepath.Join(dir, kid+".jwk")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return path
+	return path, k
 }
 
 // serve makes the app with these key files the one answering.
@@ -94,73 +103,30 @@ func (p *prodEnv) serve(keyFiles ...string) *atoauth.Client {
 	return client
 }
 
-type prodBrowser struct {
-	p   *prodEnv
-	jar http.CookieJar
-	hc  *http.Client
-}
-
-func (p *prodEnv) browser() *prodBrowser {
+func (p *prodEnv) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &prodBrowser{p: p, jar: jar, hc: p.httpClient(jar)}
+	return &browser{t: p.t, base: publicURL, net: p.net, jar: jar, hc: p.httpClient(jar)}
 }
 
-func (b *prodBrowser) do(method, path string, form url.Values, hdr map[string]string) page {
-	b.p.t.Helper()
-	var req *http.Request
-	if form != nil {
-		req, _ = http.NewRequest(method, publicURL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		req, _ = http.NewRequest(method, publicURL+path, nil)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		b.p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return page{resp, sb.String()}
-}
-
-func (b *prodBrowser) signIn() page {
-	b.p.t.Helper()
-	lp := b.do("POST", "/login", url.Values{"identifier": {"alice.test"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
+// signIn signs alice in through b, checking the state cookie and the
+// redirect to the callback.
+func (p *prodEnv) signIn(b *browser) page {
+	p.t.Helper()
+	lp := b.send("POST", "/login", url.Values{"identifier": {"alice.test"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
 	if lp.StatusCode != http.StatusSeeOther {
-		b.p.t.Fatalf("login: HTTP %d\n%s", lp.StatusCode, lp.body)
+		p.t.Fatalf("login: HTTP %d\n%s", lp.StatusCode, lp.body)
 	}
 	if c := setCookie(lp, "__Host-atoauth_state"); c == nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
-		b.p.t.Errorf("state cookie: %+v", c)
+		p.t.Errorf("state cookie: %+v", c)
 	}
-	redirect, err := b.p.net.Approve(context.Background(), lp.Header.Get("Location"), b.p.alice)
+	redirect, err := p.net.Approve(context.Background(), lp.Header.Get("Location"), p.alice)
 	if err != nil {
-		b.p.t.Fatal(err)
+		p.t.Fatal(err)
 	}
 	if !strings.HasPrefix(redirect.String(), publicURL+web.WebCallbackPath+"?") {
-		b.p.t.Fatalf("redirect %s", redirect)
+		p.t.Fatalf("redirect %s", redirect)
 	}
-	return b.do("GET", web.WebCallbackPath+"?"+redirect.RawQuery, nil, nil)
-}
-
-func (b *prodBrowser) sessionID() string {
-	u, _ := url.Parse(publicURL)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "__Host-atoauth_session" {
-			return c.Value
-		}
-	}
-	return ""
+	return b.get(web.WebCallbackPath + "?" + redirect.RawQuery)
 }
 
 func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
@@ -171,7 +137,7 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 
 	// The app serves its metadata and JWKS; the authorization server
 	// fetches them.
-	md := b.do("GET", web.MetadataPath, nil, nil)
+	md := b.get(web.MetadataPath)
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(md.body), &doc); err != nil || md.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("metadata: %v %q", err, md.Header.Get("Content-Type"))
@@ -181,12 +147,12 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 		doc["application_type"] != "web" || doc["client_name"] != "Test app" {
 		t.Fatalf("metadata: %v", doc)
 	}
-	jwks := b.do("GET", web.JWKSPath, nil, nil)
+	jwks := b.get(web.JWKSPath)
 	if !strings.Contains(jwks.body, `"kid": "k1"`) || strings.Contains(jwks.body, `"d"`) {
 		t.Fatalf("jwks: %s", jwks.body)
 	}
 
-	cb := b.signIn()
+	cb := p.signIn(b)
 	if cb.StatusCode != http.StatusSeeOther {
 		t.Fatalf("callback: HTTP %d\n%s", cb.StatusCode, cb.body)
 	}
@@ -201,7 +167,7 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 	if err != nil || info.Info().ClientKeyID != "k1" {
 		t.Fatalf("session: %v %v", info, err)
 	}
-	home := b.do("GET", "/session", nil, nil)
+	home := b.get("/session")
 	if home.Header.Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS over https")
 	}
@@ -213,25 +179,25 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 	p.serve(k2, k1)
 	p.net.ExpireAccessTokens()
 	refreshes := p.net.Counters().Refreshes
-	if home := b.do("GET", "/", nil, nil); home.StatusCode != http.StatusOK || !strings.Contains(home.body, "@alice.test") {
+	if home := b.get("/"); home.StatusCode != http.StatusOK || !strings.Contains(home.body, "@alice.test") {
 		t.Fatalf("old session after rotation: HTTP %d", home.StatusCode)
 	}
 	if s, _ := p.store.GetSession(context.Background(), sess.Value); s == nil || s.ClientKeyID != "k1" || p.net.Counters().Refreshes != refreshes+1 {
 		t.Fatal("no refresh with the old key")
 	}
 	b2 := p.browser()
-	b2.signIn()
-	if s, _ := p.store.GetSession(context.Background(), b2.sessionID()); s == nil || s.ClientKeyID != "k2" {
+	p.signIn(b2)
+	if s, _ := p.store.GetSession(context.Background(), b2.cookieValue("__Host-atoauth_session")); s == nil || s.ClientKeyID != "k2" {
 		t.Fatalf("new session: %v", s)
 	}
 
 	// The old key removed: its sessions end, the new ones go on.
 	p.serve(k2)
 	p.net.ExpireAccessTokens()
-	if r := b.do("GET", "/", nil, nil); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/?notice=session-key" {
+	if r := b.get("/"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/?notice=session-key" {
 		t.Fatalf("session of a removed key: HTTP %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	if r := b2.do("GET", "/session", nil, nil); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "<code>k2</code>") {
+	if r := b2.get("/session"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "<code>k2</code>") {
 		t.Fatalf("session of the new key: HTTP %d", r.StatusCode)
 	}
 
@@ -239,7 +205,7 @@ func TestProductionConfidentialClientAndKeyRotation(t *testing.T) {
 	// the cross-origin check (the public origin is trusted), and the
 	// canonical-host redirect does not loop when the proxy forwards the
 	// original host.
-	r := b2.do("POST", "/logout", url.Values{"csrf": {csrfOf(b2.do("GET", "/", nil, nil).body)}}, map[string]string{"Origin": publicURL, "Host": "10.0.0.5:8080"})
+	r := b2.send("POST", "/logout", url.Values{"csrf": {csrfOf(b2.get("/").body)}}, map[string]string{"Origin": publicURL, "Host": "10.0.0.5:8080"})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/?notice=signed-out" {
 		t.Fatalf("logout through a proxy: HTTP %d %s\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
@@ -284,15 +250,13 @@ func csrfOf(body string) string {
 
 func TestClientConfig(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.jwk")
-	k, _ := jwk.Generate()
-	data, _ := k.WithKeyID("2026-a").MarshalPrivate()
-	os.WriteFile(good, data, 0o600)
+	good, k := keyFile(t, dir, "2026-a")
+	data, _ := k.MarshalPrivate()
 	var priv struct{ D string }
 	json.Unmarshal(data, &priv)
 	secretD := priv.D
 	nokid := filepath.Join(dir, "nokid.jwk")
-	data, _ = k.MarshalPrivate()
+	data, _ = k.WithKeyID("").MarshalPrivate()
 	os.WriteFile(nokid, data, 0o600)
 	public := filepath.Join(dir, "public.jwk")
 	pub, _ := json.Marshal(k.PublicJWK())

@@ -19,8 +19,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/internal/web"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -37,7 +39,9 @@ type env struct {
 	client *atoauth.Client
 	app    *web.App
 	store  *atoauth.MemoryStore
-	logs   *syncBuffer
+	logs   *atoauthtest.Buffer
+	// requests counts the app's requests in progress.
+	requests requestCount
 	// browser is the default browser; newBrowser makes more.
 	browser *browser
 }
@@ -56,7 +60,7 @@ func newEnv(t *testing.T, o *envOptions) *env {
 		o = &envOptions{}
 	}
 	n := atoauthtest.NewNetwork(t, o.network)
-	e := &env{t: t, net: n, alice: n.CreateAccount("alice.test"), logs: &syncBuffer{}, store: atoauth.NewMemoryStore()}
+	e := &env{t: t, net: n, alice: n.CreateAccount("alice.test"), logs: &atoauthtest.Buffer{}, store: atoauth.NewMemoryStore()}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -78,20 +82,24 @@ func newEnv(t *testing.T, o *envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/", e.app)
+	mux.Handle("/", e.requests.counting(e.app))
 	e.browser = e.newBrowser()
 	return e
 }
 
+// browser is a person's browser on the app at base: a cookie jar, and a
+// client that does not follow redirects.
 type browser struct {
-	e   *env
-	jar http.CookieJar
-	hc  *http.Client
+	t    *testing.T
+	base string
+	net  *atoauthtest.Network
+	jar  http.CookieJar
+	hc   *http.Client
 }
 
 func (e *env) newBrowser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, jar: jar, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{t: e.t, base: e.srv.URL, net: e.net, jar: jar, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // page is a response with its body read.
@@ -101,36 +109,50 @@ type page struct {
 }
 
 func (b *browser) do(req *http.Request) page {
-	b.e.t.Helper()
+	b.t.Helper()
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return page{resp, string(body)}
 }
 
-func (b *browser) get(path string) page {
-	b.e.t.Helper()
-	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+// send sends a request for path with the headers hdr and, unless form
+// is nil, the url-encoded form.
+func (b *browser) send(method, path string, form url.Values, hdr map[string]string) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	return b.do(req)
+}
+
+func (b *browser) get(path string) page {
+	b.t.Helper()
+	return b.send("GET", path, nil, nil)
 }
 
 // post sends a form as the app's own pages do (same-origin), with the
 // session's form token unless the values carry one.
 func (b *browser) post(path string, v url.Values) page {
-	b.e.t.Helper()
+	b.t.Helper()
 	if v == nil {
 		v = url.Values{}
 	}
 	if _, ok := v["csrf"]; !ok {
 		v.Set("csrf", b.csrf())
 	}
-	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(v.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.do(req)
+	return b.send("POST", path, v, map[string]string{"Sec-Fetch-Site": "same-origin"})
 }
 
 type file struct {
@@ -139,7 +161,7 @@ type file struct {
 }
 
 func (b *browser) postMultipart(path string, v url.Values, files ...file) page {
-	b.e.t.Helper()
+	b.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	if _, ok := v["csrf"]; !ok {
@@ -155,7 +177,7 @@ func (b *browser) postMultipart(path string, v url.Values, files ...file) page {
 		w.Write(f.data)
 	}
 	mw.Close()
-	req, _ := http.NewRequest("POST", b.e.srv.URL+path, &buf)
+	req, _ := http.NewRequest("POST", b.base+path, &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	return b.do(req)
@@ -165,7 +187,7 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 
 // csrf reads the form token from the home page ("" when signed out).
 func (b *browser) csrf() string {
-	b.e.t.Helper()
+	b.t.Helper()
 	p := b.get("/")
 	m := csrfRE.FindStringSubmatch(p.body)
 	if m == nil {
@@ -177,20 +199,20 @@ func (b *browser) csrf() string {
 // signIn goes through the whole sign-in: the app's form, the
 // authorization server (played by the fake), the callback.
 func (b *browser) signIn(who syntax.DID, opts ...atoauthtest.ApproveOption) page {
-	b.e.t.Helper()
-	p := b.post("/login", url.Values{"identifier": {b.e.net.Handle(who).String()}})
+	b.t.Helper()
+	p := b.post("/login", url.Values{"identifier": {b.net.Handle(who).String()}})
 	if p.StatusCode != http.StatusSeeOther {
-		b.e.t.Fatalf("login: HTTP %d\n%s", p.StatusCode, p.body)
+		b.t.Fatalf("login: HTTP %d\n%s", p.StatusCode, p.body)
 	}
-	redirect, err := b.e.net.Approve(context.Background(), p.Header.Get("Location"), who, opts...)
+	redirect, err := b.net.Approve(context.Background(), p.Header.Get("Location"), who, opts...)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.t.Fatal(err)
 	}
 	return b.get(redirect.Path + "?" + redirect.RawQuery)
 }
 
 func (b *browser) cookie(name string) *http.Cookie {
-	u, _ := url.Parse(b.e.srv.URL)
+	u, _ := url.Parse(b.base)
 	for _, c := range b.jar.Cookies(u) {
 		if c.Name == name {
 			return c
@@ -199,8 +221,26 @@ func (b *browser) cookie(name string) *http.Cookie {
 	return nil
 }
 
-func (e *env) sessionID(b *browser) string {
-	c := b.cookie("atoauth_session")
+// agent is an Agent on b's session: another app of the account, acting
+// beside the web app.
+func (e *env) agent(b *browser) *agent.Agent {
+	e.t.Helper()
+	sess, err := e.client.Session(context.Background(), e.sessionID(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a, err := agent.New(sess, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) sessionID(b *browser) string { return b.cookieValue("atoauth_session") }
+
+// cookieValue is the value of the cookie name ("" without one).
+func (b *browser) cookieValue(name string) string {
+	c := b.cookie(name)
 	if c == nil {
 		return ""
 	}
@@ -226,21 +266,58 @@ func pngImage(w, h int) []byte {
 	return buf.Bytes()
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// requestCount counts the requests in progress of a handler.
+type requestCount struct {
+	mu      sync.Mutex
+	n       int
+	changed chan struct{} // closed when n changes
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
+// counting counts the requests of h.
+func (c *requestCount) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.add(1)
+		defer c.add(-1)
+		h.ServeHTTP(w, r)
+	})
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+func (c *requestCount) add(d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += d
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// now returns the count and a channel closed at its next change.
+func (c *requestCount) now() (int, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.n, c.changed
+}
+
+// waitRequests waits (10 s at most) until exactly n requests of the app
+// are in progress: the others have ended and released their slots.
+func (e *env) waitRequests(n int) {
+	e.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		got, changed := e.requests.now()
+		if got == n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			e.t.Fatalf("%d requests in progress, want %d", got, n)
+		}
+	}
 }
 
 func mustContain(t *testing.T, what, body string, wants ...string) {

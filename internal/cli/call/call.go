@@ -37,12 +37,19 @@ app.bsky.* and chat.bsky.* calls are proxied by your PDS (see --proxy).
 A JSON answer is printed indented, with every character a terminal would
 act on (escape sequences, C1 and bidi controls) written as a \u escape, so
 it stays the same JSON. Any other answer is written as it is when standard
-output is a pipe or a file, and escaped when it is a terminal.`,
+output is a pipe or a file, and escaped when it is a terminal.
+
+The legacy way, for a bot or a script: --app-password-for HANDLE calls with
+an app password (from ATOAUTH_APP_PASSWORD, or asked on the terminal; never
+a flag, never stored) instead of the stored OAuth session. An app password
+gives almost full access to the account and its tokens are bound to no key:
+prefer "atoauth login".`,
 		Example: `  atoauth call com.atproto.server.getSession
   atoauth call app.bsky.actor.getProfile actor=alice.bsky.social
   atoauth call app.bsky.feed.getTimeline limit=5
   atoauth call com.atproto.repo.createRecord --data @record.json
-  atoauth call app.bsky.actor.getProfile actor=bob.test --proxy did:web:localhost%3A2584#bsky_appview`,
+  atoauth call app.bsky.actor.getProfile actor=bob.test --proxy did:web:localhost%3A2584#bsky_appview
+  ATOAUTH_APP_PASSWORD=xxxx-xxxx-xxxx-xxxx atoauth call com.atproto.server.getSession --app-password-for alice.bsky.social`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.NSID, o.Params = args[0], args[1:]

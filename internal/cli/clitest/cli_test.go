@@ -212,7 +212,7 @@ func TestDoctor(t *testing.T) {
 func TestHelpHasExamples(t *testing.T) {
 	e := New(t)
 	for _, cmd := range [][]string{{"login"}, {"whoami"}, {"post"}, {"records"}, {"records", "list"}, {"records", "get"}, {"records", "put"}, {"records", "create"}, {"records", "delete"},
-		{"blob"}, {"blob", "upload"}, {"blob", "get"}, {"profile"}, {"profile", "set"}, {"call"}, {"logout"}, {"sessions"}, {"doctor"}} {
+		{"blob"}, {"blob", "upload"}, {"blob", "get"}, {"profile"}, {"profile", "set"}, {"call"}, {"logout"}, {"sessions"}, {"doctor"}, {"serve"}, {"keygen"}} {
 		r := e.Run("", append(cmd, "--help")...)
 		if r.Code != 0 || !strings.Contains(r.Out, "Examples:") {
 			t.Errorf("%v --help: exit %d, no examples:\n%s", cmd, r.Code, r.Out)

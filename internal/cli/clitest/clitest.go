@@ -16,6 +16,7 @@ import (
 	"github.com/atoauth/atoauth/atoauthtest"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/internal/cli/root"
+	"github.com/atoauth/atoauth/storecrypt"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
@@ -29,6 +30,12 @@ type Env struct {
 
 	// OutTTY makes the command see its standard output as a terminal.
 	OutTTY bool
+	// Getenv is the command's environment (ATOAUTH_* variables); the
+	// settings of the fake network override what it says of them.
+	Getenv map[string]string
+	// ReadSecret, when set, plays a terminal that the command can ask a
+	// secret on (an app password): see cmdutil.IOStreams.ReadSecret.
+	ReadSecret func() ([]byte, error)
 
 	mu      sync.Mutex
 	Account syntax.DID // who the fake browser signs in as
@@ -60,8 +67,10 @@ func (e *Env) Run(in string, args ...string) Result {
 	e.T.Helper()
 	ios, inBuf, out, errOut := cmdutil.Test()
 	ios.OutTTY = e.OutTTY
+	ios.ReadSecret = e.ReadSecret
 	inBuf.WriteString(in)
-	settings := cmdutil.DefaultSettings(func(string) string { return "" })
+	env := e.Getenv
+	settings := cmdutil.DefaultSettings(func(k string) string { return env[k] })
 	settings.ConfigDir = e.Dir
 	settings.PLCURL = e.Net.PLC.URL
 	settings.HandleResolver = e.Net.PDS.URL
@@ -69,7 +78,7 @@ func (e *Env) Run(in string, args ...string) Result {
 	f := &cmdutil.Factory{
 		IO:       ios,
 		Settings: settings,
-		OpenStore: func(context.Context, string, string) (atoauth.Store, io.Closer, error) {
+		OpenStore: func(context.Context, string, []storecrypt.Key) (atoauth.Store, io.Closer, error) {
 			return e.Store, io.NopCloser(nil), nil
 		},
 		OpenBrowser: e.browse,

@@ -1,7 +1,9 @@
 // Package cmdutil holds what every atoauth command shares: the IO streams,
 // the settings (flags, then ATOAUTH_* environment variables, then
-// defaults), the session store, the command-line OAuth client and the
-// current session, and the mapping of errors to exit codes.
+// defaults) and the global flags, the session store, the resolver, the
+// command-line OAuth client and the current session, the app-password
+// session that stands in for it (--app-password-for), and the mapping of
+// errors to exit codes.
 package cmdutil
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +24,13 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/agent"
+	"github.com/atoauth/atoauth/auth"
+	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/password"
+	"github.com/atoauth/atoauth/safehttp"
+	"github.com/atoauth/atoauth/storecrypt"
+	"github.com/atoauth/atoauth/storeurl"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -34,6 +44,12 @@ const (
 
 // ErrNeedsLogin reports that there is no usable session: sign in first.
 var ErrNeedsLogin = errors.New("not logged in (or the session has ended): run `atoauth login <handle>`")
+
+// ErrAppPasswordRefused reports an app password (--app-password-for) that
+// the account's server refused. It also matches password.ErrBadCredentials;
+// the exit code is ExitNeedsLogin, as for a session that has ended: the
+// command cannot act until a person gives other credentials.
+var ErrAppPasswordRefused = errors.New("the server refused the app password")
 
 // UsageError is a mistake on the command line (exit code 2).
 type UsageError struct{ Err error }
@@ -54,7 +70,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, ErrNeedsLogin), errors.Is(err, atoauth.ErrSessionExpired), errors.Is(err, atoauth.ErrSessionNotFound):
+	case errors.Is(err, ErrNeedsLogin), errors.Is(err, atoauth.ErrSessionExpired), errors.Is(err, atoauth.ErrSessionNotFound),
+		errors.Is(err, password.ErrBadCredentials):
 		return ExitNeedsLogin
 	}
 	return ExitError
@@ -91,12 +108,19 @@ type IOStreams struct {
 	// written raw (blob get -o -, a non-JSON answer of call) only when it
 	// is not; see WriteRaw.
 	OutTTY bool
+	// ReadSecret reads a line from the terminal without echoing it (an
+	// app password); nil when standard input is not a terminal.
+	ReadSecret func() ([]byte, error)
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+	ios := &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())), OutTTY: term.IsTerminal(int(os.Stdout.Fd()))}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		ios.ReadSecret = func() ([]byte, error) { return term.ReadPassword(fd) }
+	}
+	return ios
 }
 
 // Test returns streams over buffers, for tests.
@@ -118,7 +142,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // Settings are the global settings of every command.
 type Settings struct {
-	Store          string // --store / ATOAUTH_STORE: SQLite file or postgres:// URL
+	Store          string // --store / ATOAUTH_STORE: SQLite file, postgres:// URL or "memory"
 	ConfigDir      string // ATOAUTH_CONFIG_DIR
 	PLCURL         string // --plc-url / ATOAUTH_PLC_URL
 	HandleResolver string // --handle-resolver / ATOAUTH_HANDLE_RESOLVER
@@ -131,6 +155,26 @@ type Settings struct {
 	// browser, see its --timeout) and serve: a server that answers one
 	// byte a second cannot hold a command longer. Default DefaultTimeout.
 	Timeout time.Duration // --request-timeout / ATOAUTH_REQUEST_TIMEOUT
+	// AppPasswordFor, when set, makes the commands that act for an
+	// account (Factory.Agent, whoami) sign in as this handle or DID with
+	// an app password instead of using a stored OAuth session. The
+	// password itself is never a setting: see Factory.AppPasswordSession.
+	AppPasswordFor string // --app-password-for / ATOAUTH_APP_PASSWORD_FOR
+
+	// getenv is the environment the settings were read from: commands
+	// read their own ATOAUTH_* variables (serve's) and the secrets that
+	// are never flags (ATOAUTH_STORE_KEYS, ATOAUTH_APP_PASSWORD) through
+	// Getenv, when they need them.
+	getenv func(string) string
+}
+
+// Getenv reads an environment variable from the environment the settings
+// were read from (DefaultSettings); "" for settings made otherwise.
+func (s *Settings) Getenv(key string) string {
+	if s.getenv == nil {
+		return ""
+	}
+	return s.getenv(key)
 }
 
 // DefaultTimeout is how long a command may take talking to servers.
@@ -145,6 +189,8 @@ func DefaultSettings(getenv func(string) string) *Settings {
 		HandleResolver: getenv("ATOAUTH_HANDLE_RESOLVER"),
 		Session:        getenv("ATOAUTH_SESSION"),
 		AppView:        getenv("ATOAUTH_APPVIEW"),
+		AppPasswordFor: getenv("ATOAUTH_APP_PASSWORD_FOR"),
+		getenv:         getenv,
 	}
 	s.Timeout = DefaultTimeout
 	if d, err := time.ParseDuration(getenv("ATOAUTH_REQUEST_TIMEOUT")); err == nil && d > 0 {
@@ -162,15 +208,45 @@ func DefaultSettings(getenv func(string) string) *Settings {
 	return s
 }
 
-// StoreOpener opens a session store from a spec (a SQLite file path or a
-// postgres:// URL; "" means the default file under dir).
-type StoreOpener func(ctx context.Context, spec, dir string) (atoauth.Store, io.Closer, error)
+// AddGlobalFlags defines the flags of every command on root (persistent
+// flags, over s) and makes flag mistakes usage errors (exit code 2).
+func AddGlobalFlags(root *cobra.Command, s *Settings) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&s.Store, "store", s.Store, "session store: a SQLite file, a postgres:// URL or \"memory\" (ATOAUTH_STORE; default atoauth.db in the config directory)")
+	pf.StringVar(&s.PLCURL, "plc-url", s.PLCURL, "PLC directory (ATOAUTH_PLC_URL; default https://plc.directory)")
+	pf.StringVar(&s.HandleResolver, "handle-resolver", s.HandleResolver, "resolve handles through this host's com.atproto.identity.resolveHandle (ATOAUTH_HANDLE_RESOLVER)")
+	pf.BoolVar(&s.InsecureDev, "insecure-dev", s.InsecureDev, "allow http:// and loopback servers, for local development networks (ATOAUTH_INSECURE_DEV=1)")
+	pf.StringVar(&s.Session, "session", s.Session, "act with this session (id or prefix) instead of the current one (ATOAUTH_SESSION)")
+	pf.StringVar(&s.AppPasswordFor, "app-password-for", s.AppPasswordFor, "legacy: act as this handle or DID with an app password from ATOAUTH_APP_PASSWORD (or asked on the terminal) instead of an OAuth session (ATOAUTH_APP_PASSWORD_FOR)")
+	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW; default: the PDS's own, else Bluesky's)")
+	pf.BoolVarP(&s.Quiet, "quiet", "q", s.Quiet, "no progress output (ATOAUTH_QUIET=1)")
+	pf.BoolVar(&s.Verbose, "verbose", s.Verbose, "debug logs on stderr")
+	pf.DurationVar(&s.Timeout, "request-timeout", s.Timeout, "give up after this long talking to servers; login's wait for the browser has its own --timeout (ATOAUTH_REQUEST_TIMEOUT)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+}
+
+// StoreOpener opens the session store named by spec (see package
+// storeurl: a SQLite file path, a postgres:// URL or "memory"), sealing
+// tokens and keys at rest with keys (none: not sealed).
+type StoreOpener func(ctx context.Context, spec string, keys []storecrypt.Key) (atoauth.Store, io.Closer, error)
+
+// OpenStore is the StoreOpener of the atoauth command: storeurl.Open. Its
+// stores describe themselves (fmt.Stringer: "sqlite:/path", a postgres
+// URL without its password, "memory").
+func OpenStore(ctx context.Context, spec string, keys []storecrypt.Key) (atoauth.Store, io.Closer, error) {
+	st, err := storeurl.Open(ctx, spec, &storeurl.Options{Keys: keys})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st, nil
+}
 
 // Factory builds what commands need, lazily. It is made once per process
 // (or per test) and shared by the commands.
 type Factory struct {
-	IO        *IOStreams
-	Settings  *Settings
+	IO       *IOStreams
+	Settings *Settings
+	// OpenStore opens the session store; nil means OpenStore.
 	OpenStore StoreOpener
 	// OpenBrowser opens a URL in the person's browser.
 	OpenBrowser func(url string) error
@@ -179,10 +255,13 @@ type Factory struct {
 	// means the system resolver.
 	LookupTXT func(ctx context.Context, name string) ([]string, error)
 
-	mu      sync.Mutex
-	store   atoauth.Store
-	closer  io.Closer
-	cancels []context.CancelFunc
+	mu       sync.Mutex
+	store    atoauth.Store
+	closer   io.Closer
+	cancels  []context.CancelFunc
+	hc       *http.Client
+	resolver *discovery.Resolver
+	pw       *password.Session
 }
 
 // WithTimeout returns ctx bounded by Settings.Timeout; Close cancels it.
@@ -198,10 +277,19 @@ func (f *Factory) WithTimeout(ctx context.Context) context.Context {
 	return ctx
 }
 
-// Close releases the store.
+// Close releases the store, and ends the app-password session at its
+// server if there is one (it was made for this command only).
 func (f *Factory) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.pw != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := f.pw.Logout(ctx); err != nil {
+			f.Logger().Debug("ending the app-password session", "err", err)
+		}
+		cancel()
+		f.pw = nil
+	}
 	for _, c := range f.cancels {
 		c()
 	}
@@ -214,22 +302,89 @@ func (f *Factory) Close() error {
 	return nil
 }
 
-// Store opens the session store (once).
+// StoreKeys are the keys that seal the store's secrets at rest, from
+// ATOAUTH_STORE_KEYS (never a flag: argv is public). A malformed value is
+// a usage error, whose message holds no secret.
+func (f *Factory) StoreKeys() ([]storecrypt.Key, error) {
+	keys, err := storecrypt.ParseKeys(f.Settings.Getenv("ATOAUTH_STORE_KEYS"))
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("ATOAUTH_STORE_KEYS: %w", err)}
+	}
+	return keys, nil
+}
+
+// StorePath is the store Settings.Store names: itself, or when it is ""
+// the SQLite file atoauth.db in the config directory.
+func (s *Settings) StorePath() string {
+	if s.Store != "" {
+		return s.Store
+	}
+	return filepath.Join(s.ConfigDir, "atoauth.db")
+}
+
+// Store opens the session store (once): Settings.Store, or the default
+// file in the config directory (created, mode 0700, for it only), with
+// the keys of StoreKeys.
 func (f *Factory) Store(ctx context.Context) (atoauth.Store, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.store != nil {
 		return f.store, nil
 	}
-	if err := os.MkdirAll(f.Settings.ConfigDir, 0o700); err != nil {
-		return nil, fmt.Errorf("config directory: %w", err)
+	keys, err := f.StoreKeys()
+	if err != nil {
+		return nil, err
 	}
-	st, closer, err := f.OpenStore(ctx, f.Settings.Store, f.Settings.ConfigDir)
+	if f.Settings.Store == "" {
+		if err := os.MkdirAll(f.Settings.ConfigDir, 0o700); err != nil {
+			return nil, fmt.Errorf("config directory: %w", err)
+		}
+	}
+	open := f.OpenStore
+	if open == nil {
+		open = OpenStore
+	}
+	st, closer, err := open(ctx, f.Settings.StorePath(), keys)
 	if err != nil {
 		return nil, fmt.Errorf("opening the session store: %w", err)
 	}
 	f.store, f.closer = st, closer
 	return st, nil
+}
+
+// httpClient is the client for everything discovered from user input
+// (handles, DID documents, servers): a safehttp client, shared.
+func (f *Factory) httpClient() *http.Client {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hc == nil {
+		f.hc = safehttp.NewClient(safehttp.Options{AllowInsecureDevelopment: f.Settings.InsecureDev})
+	}
+	return f.hc
+}
+
+// Resolver resolves handles, DIDs and server metadata with the settings
+// (--plc-url, --handle-resolver, --insecure-dev), as atoauth.NewClient
+// builds its own: the command line's OAuth clients and its app-password
+// sign-in share this one.
+func (f *Factory) Resolver() *discovery.Resolver {
+	hc := f.httpClient()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.resolver == nil {
+		s := f.Settings
+		f.resolver = &discovery.Resolver{
+			HTTPClient: hc,
+			Directory: discovery.NewDirectory(discovery.DirectoryOptions{
+				HTTPClient: hc, PLCURL: s.PLCURL, HandleResolver: s.HandleResolver, AllowInsecureDevelopment: s.InsecureDev,
+			}),
+			AllowInsecureDevelopment: s.InsecureDev,
+			LookupTXT:                f.LookupTXT,
+			Clock:                    f.Now,
+			Logger:                   f.Logger(),
+		}
+	}
+	return f.resolver
 }
 
 // Logger logs to stderr: debug with --verbose, warnings otherwise.
@@ -280,9 +435,10 @@ func (f *Factory) newClient(ctx context.Context, cfg atoauth.Config) (*atoauth.C
 		return nil, err
 	}
 	cfg.Store = st
-	cfg.PLCURL = f.Settings.PLCURL
-	cfg.HandleResolver = f.Settings.HandleResolver
+	// The resolver carries --plc-url and --handle-resolver.
+	cfg.Resolver = f.Resolver()
 	cfg.AllowInsecureDevelopment = f.Settings.InsecureDev
+	cfg.HTTPClient = f.httpClient()
 	cfg.Logger = f.Logger()
 	if f.Now != nil {
 		cfg.Clock = f.Now
@@ -452,9 +608,13 @@ func (f *Factory) ResolveSessionID(ctx context.Context, st *State) (string, erro
 	return "", Usagef("session prefix %q matches %d sessions; give more of it", want, len(match))
 }
 
-// Session loads the session to act with, through the client that made
-// it (see SessionClient).
+// Session loads the OAuth session to act with, through the client that
+// made it (see SessionClient). With --app-password-for there is none to
+// load: see Auth.
 func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
+	if f.Settings.AppPasswordFor != "" {
+		return nil, Usagef("--app-password-for (ATOAUTH_APP_PASSWORD_FOR) acts with an app password, not a stored OAuth session")
+	}
 	st, err := f.LoadState(ctx)
 	if err != nil {
 		return nil, err
@@ -485,9 +645,86 @@ func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
 	return s, err
 }
 
-// Agent returns an agent for the session to act with.
+// Auth is what the command acts with: the app-password session with
+// --app-password-for, else the stored OAuth session (Session).
+func (f *Factory) Auth(ctx context.Context) (auth.Auth, error) {
+	if f.Settings.AppPasswordFor != "" {
+		return f.AppPasswordSession(ctx)
+	}
+	return f.Session(ctx)
+}
+
+// AppPasswordSession signs in as Settings.AppPasswordFor (a handle or a
+// DID) with an app password (com.atproto.server.createSession), once per
+// command; Close ends it. The password comes from ATOAUTH_APP_PASSWORD,
+// else is asked on the terminal without echo; it is never a flag (argv is
+// public), never stored, never printed. This is the legacy path: an app
+// password gives almost full access to the account to whoever holds it,
+// and its Bearer tokens are bound to no key. A refused password matches
+// ErrAppPasswordRefused and password.ErrBadCredentials (exit code 4).
+func (f *Factory) AppPasswordSession(ctx context.Context) (*password.Session, error) {
+	id := strings.TrimPrefix(strings.TrimSpace(f.Settings.AppPasswordFor), "@")
+	if id == "" {
+		return nil, Usagef("--app-password-for needs a handle or a DID")
+	}
+	if f.Settings.Session != "" {
+		return nil, Usagef("--session picks a stored OAuth session and --app-password-for signs in with an app password: give one of them (ATOAUTH_SESSION, ATOAUTH_APP_PASSWORD_FOR)")
+	}
+	f.mu.Lock()
+	pw := f.pw
+	f.mu.Unlock()
+	if pw != nil {
+		return pw, nil
+	}
+	secret, from, err := f.appPassword(id)
+	if err != nil {
+		return nil, err
+	}
+	f.Progress("signing in as %s with the app password %s", id, from)
+	pw, err = password.Login(ctx, id, secret, &password.Options{
+		Resolver:                 f.Resolver(),
+		HTTPClient:               f.httpClient(),
+		AllowInsecureDevelopment: f.Settings.InsecureDev,
+		Clock:                    f.Now,
+	})
+	if errors.Is(err, password.ErrBadCredentials) {
+		return nil, fmt.Errorf("%w %s for %s: check it, or make a new one in your account's settings; better, sign in with `atoauth login %s`\n(%w)",
+			ErrAppPasswordRefused, from, id, id, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing in as %s with an app password: %w", id, err)
+	}
+	f.mu.Lock()
+	f.pw = pw
+	f.mu.Unlock()
+	return pw, nil
+}
+
+// appPassword returns the app password, and where it came from.
+func (f *Factory) appPassword(id string) (secret, from string, err error) {
+	if pw := f.Settings.Getenv("ATOAUTH_APP_PASSWORD"); pw != "" {
+		return pw, "from ATOAUTH_APP_PASSWORD", nil
+	}
+	if f.IO.ReadSecret == nil {
+		return "", "", Usagef("--app-password-for %s: set ATOAUTH_APP_PASSWORD, or run on a terminal to be asked (the password is never a flag)", id)
+	}
+	Fprintf(f.IO.ErrOut, "App password for %s (not shown): ", id)
+	b, err := f.IO.ReadSecret()
+	fmt.Fprintln(f.IO.ErrOut)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the app password: %w", err)
+	}
+	secret = strings.TrimSpace(string(b))
+	clear(b)
+	if secret == "" {
+		return "", "", Usagef("--app-password-for %s: no app password given", id)
+	}
+	return secret, "you typed", nil
+}
+
+// Agent returns an agent for what the command acts with (Auth).
 func (f *Factory) Agent(ctx context.Context) (*agent.Agent, error) {
-	s, err := f.Session(ctx)
+	s, err := f.Auth(ctx)
 	if err != nil {
 		return nil, err
 	}

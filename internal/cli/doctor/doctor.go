@@ -236,12 +236,7 @@ func (c *checker) permissionSets(ctx context.Context, granted string) {
 		c.bad("scope: %v", err)
 		return
 	}
-	s := c.f.Settings
-	hc := c.httpClient()
-	r := &discovery.Resolver{HTTPClient: hc, AllowInsecureDevelopment: s.InsecureDev, LookupTXT: c.f.LookupTXT,
-		Directory: discovery.NewDirectory(discovery.DirectoryOptions{
-			HTTPClient: hc, PLCURL: s.PLCURL, HandleResolver: s.HandleResolver, AllowInsecureDevelopment: s.InsecureDev,
-		})}
+	r := c.f.Resolver()
 	for _, p := range set {
 		inc, ok := p.(scope.IncludeScope)
 		if !ok {
@@ -262,12 +257,8 @@ func (c *checker) permissionSets(ctx context.Context, granted string) {
 
 // chain walks handle → DID → PDS → resource metadata → issuer metadata.
 func (c *checker) chain(ctx context.Context, input string) {
-	s := c.f.Settings
-	hc := c.httpClient()
-	dir := discovery.NewDirectory(discovery.DirectoryOptions{
-		HTTPClient: hc, PLCURL: s.PLCURL, HandleResolver: s.HandleResolver, AllowInsecureDevelopment: s.InsecureDev,
-	})
-	r := &discovery.Resolver{HTTPClient: hc, Directory: dir, AllowInsecureDevelopment: s.InsecureDev}
+	r := c.f.Resolver()
+	dir := r.Directory
 
 	var pds string
 	if strings.HasPrefix(input, "http://") || strings.HasPrefix(input, "https://") {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,11 +14,10 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/jwk"
+	"github.com/spf13/cobra"
 )
-
-// ErrUsage marks errors in the command line (exit code 2).
-var ErrUsage = errors.New("usage error")
 
 // ErrExists reports that the key file is already there: keygen never
 // overwrites a key, since sessions are bound to it.
@@ -34,14 +32,18 @@ type Options struct {
 	KeyID string
 }
 
-// Usage is the help text.
-const Usage = `Usage: atoauth keygen [--kid KID] FILE
-
-Write a new ES256 (P-256) private key, as a JSON Web Key with a key id, to
+// NewCmd returns the command. runF, when set, replaces Run (for tests).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	o := &Options{}
+	cmd := &cobra.Command{
+		Use:   "keygen FILE",
+		Short: "Write a new ES256 client key (JWK, mode 0600) for a confidential 'atoauth serve'",
+		Long: `Write a new ES256 (P-256) private key, as a JSON Web Key with a key id, to
 FILE (created with mode 0600; an existing file is never overwritten). Give
 it to 'atoauth serve --public-url https://… --client-key FILE' to make the
 app a confidential OAuth client (private_key_jwt), whose sessions last much
-longer than a public client's.
+longer than a public client's. The key id and the public key are printed,
+never the private key.
 
 Key rotation: create a new key and publish it beside the old one first
   atoauth serve --public-url https://app.example.com --client-key old.jwk --client-key new.jwk
@@ -50,47 +52,40 @@ keys; the reference server for 10 minutes), list it first:
   atoauth serve --public-url https://app.example.com --client-key new.jwk --client-key old.jwk
 New sessions use the first key; existing sessions keep the key they were
 created with for as long as it is listed. Keep FILE secret: whoever has it
-can act as your app.
-
-Flags:
-  --kid KID   key id (default: today's date and the key's thumbprint)
-
-Example:
-  atoauth keygen /etc/atoauth/client-key-2026-03.jwk
-`
+can act as your app.`,
+		Example: `  atoauth keygen /etc/atoauth/client-key-2026-03.jwk
+  atoauth keygen --kid prod-2026-03 /etc/atoauth/client-key-2026-03.jwk`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch len(args) {
+			case 0:
+				return cmdutil.Usagef("keygen: name the file to write")
+			case 1:
+				return nil
+			}
+			return cmdutil.Usagef("keygen: unexpected argument %q", args[1])
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Path = args[0]
+			if o.KeyID != "" && !kidRE.MatchString(o.KeyID) {
+				return cmdutil.Usagef("keygen: --kid %q: use 1 to 64 letters, digits, '.', '_', '~' or '-'", o.KeyID)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			now := time.Now
+			if f.Now != nil {
+				now = f.Now
+			}
+			return Run(cmd.Context(), o, now(), f.IO.Out)
+		},
+	}
+	cmd.Flags().StringVar(&o.KeyID, "kid", "", "key id (default: today's date and the key's thumbprint)")
+	return cmd
+}
 
 // kidRE is what a key id may contain: it travels in JWT headers and
 // appears in logs, so keep it plain.
 var kidRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
-
-// ParseFlags reads args into Options.
-func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
-	o := &Options{}
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
-	fs.StringVar(&o.KeyID, "kid", "", "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	switch fs.NArg() {
-	case 0:
-		fmt.Fprint(stderr, Usage)
-		return nil, fmt.Errorf("%w: keygen: name the file to write", ErrUsage)
-	case 1:
-		o.Path = fs.Arg(0)
-	default:
-		fmt.Fprint(stderr, Usage)
-		return nil, fmt.Errorf("%w: keygen: unexpected argument %q", ErrUsage, fs.Arg(1))
-	}
-	if o.KeyID != "" && !kidRE.MatchString(o.KeyID) {
-		return nil, fmt.Errorf("%w: keygen: --kid %q: use 1 to 64 letters, digits, '.', '_', '~' or '-'", ErrUsage, o.KeyID)
-	}
-	return o, nil
-}
 
 // Run generates the key and writes it to o.Path, then prints the key id
 // and the public key (never the private one) to stdout. now dates the
@@ -154,15 +149,6 @@ func writeNew(path string, data []byte) error {
 		return fmt.Errorf("keygen: writing %s: %w", path, err)
 	}
 	return nil
-}
-
-// Main runs the command.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := ParseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	return Run(ctx, o, time.Now(), stdout)
 }
 
 func jsonLine(v any) (string, error) {

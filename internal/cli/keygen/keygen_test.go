@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/jwk"
+	"github.com/spf13/cobra"
 )
 
 func TestWritesAPrivateJWKWithKid(t *testing.T) {
@@ -77,7 +78,7 @@ func TestRefusesToOverwrite(t *testing.T) {
 
 func TestExplicitKid(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.jwk")
-	o, err := ParseFlags([]string{"--kid", "prod-2026-03", path}, io.Discard)
+	o, _, err := parse("--kid", "prod-2026-03", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,15 +92,31 @@ func TestExplicitKid(t *testing.T) {
 	}
 }
 
+// parse runs `atoauth keygen args...` up to Run, and returns the options
+// Run would get and what was printed.
+func parse(args ...string) (*Options, string, error) {
+	ios, _, out, _ := cmdutil.Test()
+	f := &cmdutil.Factory{IO: ios, Settings: cmdutil.DefaultSettings(func(string) string { return "" })}
+	var got *Options
+	root := &cobra.Command{Use: "atoauth", SilenceErrors: true, SilenceUsage: true}
+	cmdutil.AddGlobalFlags(root, f.Settings)
+	root.SetOut(out)
+	root.SetErr(out)
+	root.AddCommand(NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil }))
+	root.SetArgs(append([]string{"keygen"}, args...))
+	err := root.Execute()
+	return got, out.String(), err
+}
+
 func TestParseFlags(t *testing.T) {
 	for _, args := range [][]string{nil, {"a", "b"}, {"--kid", "has space", "f"}, {"--bogus", "f"}} {
-		if _, err := ParseFlags(args, io.Discard); !errors.Is(err, ErrUsage) {
-			t.Errorf("%q: err = %v, want ErrUsage", args, err)
+		if _, _, err := parse(args...); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
 		}
 	}
-	var help bytes.Buffer
-	if _, err := ParseFlags([]string{"--help"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "--client-key") {
-		t.Errorf("--help: %v %q", err, help.String())
+	o, help, err := parse("--help")
+	if err != nil || o != nil || !strings.Contains(help, "--client-key") || !strings.Contains(help, "Examples:") {
+		t.Errorf("--help: %v %q", err, help)
 	}
 }
 

@@ -28,10 +28,17 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "post <text>",
 		Short: "Post, with images, as a reply, in a language",
 		Long: `Post to the signed-in account. Links, @mentions and #hashtags in the text
-become facets. Each --image takes the --alt given in the same position.`,
+become facets. Each --image takes the --alt given in the same position.
+
+The legacy way, for a bot or a script: --app-password-for HANDLE posts with
+an app password (from ATOAUTH_APP_PASSWORD, or asked on the terminal; never
+a flag, never stored) instead of the stored OAuth session. An app password
+gives almost full access to the account and its tokens are bound to no key:
+prefer "atoauth login".`,
 		Example: `  atoauth post "hello from the terminal"
   atoauth post "my cat" --image cat.jpg --alt "a grey cat asleep on a keyboard" --lang en
-  atoauth post "agreed" --reply at://did:plc:abc/app.bsky.feed.post/3k2a`,
+  atoauth post "agreed" --reply at://did:plc:abc/app.bsky.feed.post/3k2a
+  ATOAUTH_APP_PASSWORD=xxxx-xxxx-xxxx-xxxx atoauth post "from my bot" --app-password-for bot.example.com`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Text = args[0]

@@ -5,7 +5,6 @@ package root
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,6 +43,16 @@ Settings come from flags, then ATOAUTH_* environment variables, then
 defaults. Sessions are kept in a SQLite file under the user's config
 directory unless --store names another file or a postgres:// URL.
 
+The legacy way, for a bot or a script where no one can sign in in a
+browser: --app-password-for HANDLE (ATOAUTH_APP_PASSWORD_FOR) makes post,
+records, blob, profile, call and whoami sign in with an app password taken
+from ATOAUTH_APP_PASSWORD, or asked on the terminal (never a flag, never
+stored). An app password gives almost full access to the account and its
+tokens are bound to no key: prefer "atoauth login".
+
+Exit codes: 0 ok, 1 error, 2 usage, 4 sign-in needed (no session, the
+session ended, or the app password was refused).
+
 What servers send (posts, profiles, granted scopes, error messages) is
 printed with every character a terminal would act on or that reorders
 text shown escaped, as \x1b, \u009b, \u202e or \xff; --json output stays
@@ -58,16 +67,7 @@ is not a terminal.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&s.Store, "store", s.Store, "session store: a SQLite file or a postgres:// URL (ATOAUTH_STORE)")
-	pf.StringVar(&s.PLCURL, "plc-url", s.PLCURL, "PLC directory (ATOAUTH_PLC_URL; default https://plc.directory)")
-	pf.StringVar(&s.HandleResolver, "handle-resolver", s.HandleResolver, "resolve handles through this host's com.atproto.identity.resolveHandle (ATOAUTH_HANDLE_RESOLVER)")
-	pf.BoolVar(&s.InsecureDev, "insecure-dev", s.InsecureDev, "allow http:// and loopback servers, for local development networks (ATOAUTH_INSECURE_DEV=1)")
-	pf.StringVar(&s.Session, "session", s.Session, "act with this session (id or prefix) instead of the current one (ATOAUTH_SESSION)")
-	pf.StringVar(&s.AppView, "appview", s.AppView, "AppView for app.bsky.* calls, did#bsky_appview (ATOAUTH_APPVIEW; default: the PDS's own, else Bluesky's)")
-	pf.BoolVarP(&s.Quiet, "quiet", "q", s.Quiet, "no progress output (ATOAUTH_QUIET=1)")
-	pf.BoolVar(&s.Verbose, "verbose", false, "debug logs on stderr")
-	pf.DurationVar(&s.Timeout, "request-timeout", s.Timeout, "give up after this long talking to servers; login's wait for the browser has its own --timeout (ATOAUTH_REQUEST_TIMEOUT)")
+	cmdutil.AddGlobalFlags(cmd, s)
 	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		switch c.Name() {
 		case "login", "serve", "keygen":
@@ -78,7 +78,6 @@ is not a terminal.`,
 		}
 		return nil
 	}
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.UsageError{Err: err} })
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
 
@@ -94,8 +93,8 @@ is not a terminal.`,
 		sessions.NewCmd(f),
 		scopecmd.NewCmd(f),
 		doctor.NewCmd(f),
-		serveCmd(f),
-		keygenCmd(f),
+		serve.NewCmd(f, nil),
+		keygen.NewCmd(f, nil),
 	)
 	usageArgs(cmd)
 	return cmd
@@ -132,47 +131,6 @@ func usageArgs(cmd *cobra.Command) {
 	}
 }
 
-// serveCmd runs `atoauth serve`, whose flags are its own (see serve.Usage).
-func serveCmd(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:                "serve [flags]",
-		Short:              "Run the web app (\"Sign in with Bluesky\") on http://127.0.0.1:8080",
-		Example:            "  atoauth serve\n  atoauth serve --help",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := serve.Main(cmd.Context(), args, f.IO.Out, f.IO.ErrOut)
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			if errors.Is(err, serve.ErrUsage) {
-				return &cmdutil.UsageError{Err: err}
-			}
-			return err
-		},
-	}
-}
-
-// keygenCmd runs `atoauth keygen`, whose flags are its own (see
-// keygen.Usage).
-func keygenCmd(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:                "keygen [--kid KID] FILE",
-		Short:              "Write a new ES256 client key (JWK, mode 0600) for a confidential 'atoauth serve'",
-		Example:            "  atoauth keygen /etc/atoauth/client-key.jwk\n  atoauth keygen --help",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := keygen.Main(cmd.Context(), args, f.IO.Out, f.IO.ErrOut)
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			if errors.Is(err, keygen.ErrUsage) {
-				return &cmdutil.UsageError{Err: err}
-			}
-			return err
-		},
-	}
-}
-
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	defer f.Close()
@@ -200,6 +158,8 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
 	case errors.Is(err, doctor.ErrChecksFailed), errors.Is(err, scopecmd.ErrNotAllowed):
 		// doctor has printed its findings; scope allows what is missing.
+	case errors.Is(err, atoauth.ErrSessionExpired) && f.Settings.AppPasswordFor != "":
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: the app-password session for %s has ended: run the command again.\n(%v)\n", f.Settings.AppPasswordFor, err)
 	case errors.Is(err, atoauth.ErrSessionExpired):
 		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: your session has ended: %s.\nSign in again with `atoauth login <handle>`.\n(%v)\n", cmdutil.SessionEndReason(err), err)
 	default:

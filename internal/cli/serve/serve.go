@@ -5,44 +5,34 @@ package serve
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/internal/web"
-	"github.com/atoauth/atoauth/storecrypt"
-	"github.com/atoauth/atoauth/storeurl"
+	"github.com/spf13/cobra"
 )
 
-// ErrUsage marks errors in the command line (exit code 2).
-var ErrUsage = errors.New("usage error")
+// DefaultAddr is where the app listens unless --addr says.
+const DefaultAddr = "127.0.0.1:8080"
 
-// Options are the settings of `atoauth serve`.
+// Options are the settings of `atoauth serve`. What every command shares
+// (--store and ATOAUTH_STORE_KEYS, --plc-url, --handle-resolver,
+// --insecure-dev, --appview, --quiet, --verbose) is the Factory's.
 type Options struct {
-	Addr           string // listen address, default 127.0.0.1:8080
-	PLCURL         string
-	HandleResolver string
-	InsecureDev    bool
-	Scope          string
-	// Store names the session store (see package storeurl): a SQLite file,
-	// a postgres:// URL or "memory"; "" is the SQLite file in the
-	// config directory.
-	Store string
-	// ConfigDir, when set, is created (mode 0700) before the store is
-	// opened: the default store lives in it.
-	ConfigDir string
-	// StoreKeys seal tokens and DPoP keys in the store (from
-	// ATOAUTH_STORE_KEYS only, never a flag: argv is public).
-	StoreKeys []storecrypt.Key
+	// Factory gives the global settings and opens the session store
+	// (Factory.Store). Nil: see PLCURL.
+	Factory *cmdutil.Factory
+
+	Addr  string // listen address, default DefaultAddr
+	Scope string // every scope the app may ask for
 	// PublicURL makes the app a web client served at this origin
 	// ("https://app.example.com"); "" is the loopback development client.
 	PublicURL string
@@ -51,122 +41,123 @@ type Options struct {
 	ClientKeys []string
 	// ClientName is shown on the consent screen.
 	ClientName string
-	// AppView is the atproto-proxy service for app.bsky.* reads.
-	AppView string
 	// TrustProxy believes X-Forwarded-For/-Host of a reverse proxy.
 	TrustProxy bool
 	// LogJSON writes the logs as JSON lines instead of text.
 	LogJSON bool
+
+	// Listening, when set, is called with the listening address once the
+	// app is ready to serve (before "serving on" is printed): how a
+	// caller learns the port of Addr "127.0.0.1:0".
+	Listening func(addr net.Addr)
+
+	// PLCURL, HandleResolver, InsecureDev and Store are the global
+	// settings of a Run without a Factory (a program or test that runs the
+	// app without the command line), as --plc-url, --handle-resolver,
+	// --insecure-dev and --store give them; no environment variable is
+	// read then. With a Factory they must be unset: its Settings hold them.
+	PLCURL         string
+	HandleResolver string
+	InsecureDev    bool
+	Store          string
 }
 
-// Usage is the help text.
-const Usage = `Usage: atoauth serve [flags]
+// NewCmd returns the command. runF, when set, replaces Run (for tests).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	s := f.Settings
+	o := &Options{
+		Factory:    f,
+		Addr:       envOr(s, "ATOAUTH_ADDR", DefaultAddr),
+		Scope:      envOr(s, "ATOAUTH_SCOPE", cmdutil.DefaultScope),
+		PublicURL:  s.Getenv("ATOAUTH_PUBLIC_URL"),
+		ClientKeys: splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
+		ClientName: s.Getenv("ATOAUTH_CLIENT_NAME"),
+	}
+	o.TrustProxy, _ = strconv.ParseBool(s.Getenv("ATOAUTH_TRUST_PROXY"))
+	o.LogJSON, _ = strconv.ParseBool(s.Getenv("ATOAUTH_LOG_JSON"))
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the web app (\"Sign in with Bluesky\") on http://127.0.0.1:8080",
+		Long: `Serve the atoauth web app: "Sign in with Bluesky", then see who you are and
+post. By default it is a loopback development client (no hosting needed) on
+http://127.0.0.1:8080, with its sessions in atoauth.db in the config
+directory ($ATOAUTH_CONFIG_DIR, else ~/.config/atoauth).
 
-Serve the atoauth web app: "Sign in with Bluesky", then see who you are and post.
-By default it is a loopback development client (no hosting needed) on
-http://127.0.0.1:8080.
+In production, --public-url makes it a web client whose client_id is
+URL/oauth-client-metadata.json, which the app serves (and URL/oauth/jwks.json);
+--client-key FILE (written by 'atoauth keygen') makes it a confidential client
+with long sessions. Repeat --client-key to rotate keys: new sessions use the
+first, existing ones keep theirs while it is listed; publish a new key (listed
+second) 10 minutes before you list it first (see 'atoauth keygen --help').
+Several instances share one --store postgres://… URL.
 
-Flags (each also read from the environment variable shown):
-  --addr ADDR              listen address (ATOAUTH_ADDR; default 127.0.0.1:8080)
-  --scope SCOPE            scopes to ask for (ATOAUTH_SCOPE; default "atproto transition:generic")
-  --plc-url URL            PLC directory (ATOAUTH_PLC_URL; default https://plc.directory)
-  --handle-resolver URL    resolve handles through this host's com.atproto.identity.resolveHandle
-                           (ATOAUTH_HANDLE_RESOLVER), for development networks
-  --insecure-dev           allow http:// and loopback servers (ATOAUTH_INSECURE_DEV=1); development only
-  --public-url URL         production: the https origin the app is reached at (ATOAUTH_PUBLIC_URL), e.g.
-                           https://app.example.com; the app becomes a web client whose client_id is
-                           URL/oauth-client-metadata.json, served by the app (and URL/oauth/jwks.json)
-  --client-key FILE        with --public-url: a private ES256 JWK written by 'atoauth keygen'
-                           (ATOAUTH_CLIENT_KEY, comma-separated); makes the app a confidential client
-                           with long sessions. Repeat it to rotate keys: new sessions use the first,
-                           existing ones keep theirs while it is listed; publish a new key (listed
-                           second) 10 minutes before you list it first (see 'atoauth keygen --help')
-  --client-name NAME       name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)
-  --appview DID#ID         AppView for timelines and profiles, reached through the PDS (ATOAUTH_APPVIEW;
-                           default: the AppView each PDS is configured with, else Bluesky's)
-  --trust-proxy            behind a reverse proxy: take the client address from the last
-                           X-Forwarded-For entry and the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)
-  --log-json               JSON logs (ATOAUTH_LOG_JSON=1)
-  --store STORE            where sessions live (ATOAUTH_STORE): a SQLite file path, a postgres:// URL
-                           shared by several instances, or "memory"; default: atoauth.db in
-                           $ATOAUTH_CONFIG_DIR or the user's config directory (~/.config/atoauth)
+Each flag is also read from the environment variable shown. The global
+flags apply as to every command: --store (a SQLite file, a postgres:// URL
+shared by several instances, or "memory"), --plc-url, --handle-resolver and
+--insecure-dev (development networks), --appview (the AppView for timelines
+and profiles, reached through the PDS), --verbose (debug logs) and --quiet
+(warnings and errors only); --session, --app-password-for and
+--request-timeout do not apply.
 
 Environment only:
-  ATOAUTH_STORE_KEYS       encrypt tokens and DPoP keys at rest: ID:BASE64SECRET[,ID:BASE64SECRET…],
-                           32-byte secrets (openssl rand -base64 32), newest first
-
-Example:
-  atoauth serve
+  ATOAUTH_STORE_KEYS   encrypt tokens and DPoP keys at rest:
+                       ID:BASE64SECRET[,ID:BASE64SECRET…], 32-byte secrets
+                       (openssl rand -base64 32), newest first`,
+		Example: `  atoauth serve
   atoauth serve --insecure-dev --plc-url http://localhost:2582 --handle-resolver http://localhost:2583
   atoauth serve --store postgres://app@db.internal/app
   atoauth serve --addr :8080 --public-url https://app.example.com --client-key /etc/atoauth/key.jwk \
-      --store postgres://app@db.internal/app --trust-proxy
-`
+      --store postgres://app@db.internal/app --trust-proxy`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			if _, err := f.StoreKeys(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return Run(cmd.Context(), o, f.IO.Out, f.IO.ErrOut)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Addr, "addr", o.Addr, "listen address (ATOAUTH_ADDR)")
+	fl.StringVar(&o.Scope, "scope", o.Scope, "scopes the app may ask for (ATOAUTH_SCOPE)")
+	fl.StringVar(&o.PublicURL, "public-url", o.PublicURL, "production: the https origin the app is reached at, e.g. https://app.example.com (ATOAUTH_PUBLIC_URL)")
+	fl.StringArrayVar(&o.ClientKeys, "client-key", o.ClientKeys, "with --public-url: a private ES256 JWK file from 'atoauth keygen', newest first; repeat to rotate (ATOAUTH_CLIENT_KEY, comma-separated)")
+	fl.StringVar(&o.ClientName, "client-name", o.ClientName, "name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)")
+	fl.BoolVar(&o.TrustProxy, "trust-proxy", o.TrustProxy, "behind a reverse proxy: the client address from the last X-Forwarded-For entry, the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)")
+	fl.BoolVar(&o.LogJSON, "log-json", o.LogJSON, "JSON logs (ATOAUTH_LOG_JSON=1)")
+	return cmd
+}
 
-// ParseFlags reads args and the environment into Options.
-func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
-	o := &Options{
-		Addr:           envOr(getenv, "ATOAUTH_ADDR", "127.0.0.1:8080"),
-		PLCURL:         getenv("ATOAUTH_PLC_URL"),
-		HandleResolver: getenv("ATOAUTH_HANDLE_RESOLVER"),
-		Scope:          envOr(getenv, "ATOAUTH_SCOPE", "atproto transition:generic"),
-		Store:          getenv("ATOAUTH_STORE"),
-	}
-	if o.Store == "" && getenv("ATOAUTH_CONFIG_DIR") != "" {
-		o.ConfigDir = getenv("ATOAUTH_CONFIG_DIR")
-		o.Store = filepath.Join(o.ConfigDir, "atoauth.db")
-	}
-	keys, err := storecrypt.ParseKeys(getenv("ATOAUTH_STORE_KEYS"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: serve: ATOAUTH_STORE_KEYS: %w", ErrUsage, err)
-	}
-	o.StoreKeys = keys
-	o.InsecureDev, _ = strconv.ParseBool(getenv("ATOAUTH_INSECURE_DEV"))
-	o.PublicURL = getenv("ATOAUTH_PUBLIC_URL")
-	o.ClientName = getenv("ATOAUTH_CLIENT_NAME")
-	o.AppView = getenv("ATOAUTH_APPVIEW")
-	o.TrustProxy, _ = strconv.ParseBool(getenv("ATOAUTH_TRUST_PROXY"))
-	o.LogJSON, _ = strconv.ParseBool(getenv("ATOAUTH_LOG_JSON"))
-	envKeys := splitList(getenv("ATOAUTH_CLIENT_KEY"))
-	var flagKeys []string
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
-	fs.StringVar(&o.Addr, "addr", o.Addr, "")
-	fs.StringVar(&o.Scope, "scope", o.Scope, "")
-	fs.StringVar(&o.PLCURL, "plc-url", o.PLCURL, "")
-	fs.StringVar(&o.HandleResolver, "handle-resolver", o.HandleResolver, "")
-	fs.BoolVar(&o.InsecureDev, "insecure-dev", o.InsecureDev, "")
-	fs.StringVar(&o.Store, "store", o.Store, "")
-	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL, "")
-	fs.Func("client-key", "", func(v string) error { flagKeys = append(flagKeys, v); return nil })
-	fs.StringVar(&o.ClientName, "client-name", o.ClientName, "")
-	fs.StringVar(&o.AppView, "appview", o.AppView, "")
-	fs.BoolVar(&o.TrustProxy, "trust-proxy", o.TrustProxy, "")
-	fs.BoolVar(&o.LogJSON, "log-json", o.LogJSON, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprint(stderr, Usage)
-		return nil, fmt.Errorf("%w: serve: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
-	o.ClientKeys = envKeys
-	if len(flagKeys) > 0 { // flags replace the environment
-		o.ClientKeys = flagKeys
+// validate checks the options as a whole; mistakes are usage errors.
+func (o *Options) validate() error {
+	if o.Factory != nil && (o.PLCURL != "" || o.HandleResolver != "" || o.InsecureDev || o.Store != "") {
+		return errors.New("serve: Options.PLCURL, HandleResolver, InsecureDev and Store are for a Run without a Factory: set them in its Settings")
 	}
 	if len(o.ClientKeys) > 0 && o.PublicURL == "" {
-		return nil, fmt.Errorf("%w: serve: --client-key needs --public-url (the loopback development client is always public)", ErrUsage)
+		return cmdutil.Usagef("serve: --client-key needs --public-url (the loopback development client is always public)")
 	}
 	if o.PublicURL != "" {
-		if _, err := web.PublicOrigin(o.PublicURL, o.InsecureDev); err != nil {
-			return nil, fmt.Errorf("%w: serve: --public-url: %w", ErrUsage, err)
+		if _, err := web.PublicOrigin(o.PublicURL, o.settings().InsecureDev); err != nil {
+			return cmdutil.Usagef("serve: --public-url: %w", err)
 		}
 	}
-	return o, nil
+	return nil
+}
+
+// settings are the global settings: the Factory's, or those of the
+// options without one.
+func (o *Options) settings() *cmdutil.Settings {
+	if o.Factory != nil {
+		return o.Factory.Settings
+	}
+	s := cmdutil.DefaultSettings(func(string) string { return "" })
+	s.PLCURL, s.HandleResolver, s.InsecureDev, s.Store = o.PLCURL, o.HandleResolver, o.InsecureDev, o.Store
+	return s
 }
 
 // splitList splits a comma-separated list, dropping empty entries.
@@ -180,39 +171,61 @@ func splitList(s string) []string {
 	return out
 }
 
-func envOr(getenv func(string) string, k, def string) string {
-	if v := getenv(k); v != "" {
+func envOr(s *cmdutil.Settings, k, def string) string {
+	if v := s.Getenv(k); v != "" {
 		return v
 	}
 	return def
 }
 
-// Run serves until ctx is done, then shuts down gracefully.
-func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
-	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
-	if o.LogJSON {
-		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+// logger writes the app's logs to w: info by default, debug with
+// --verbose, warnings and errors only with --quiet.
+func (o *Options) logger(s *cmdutil.Settings, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch {
+	case s.Verbose:
+		level = slog.LevelDebug
+	case s.Quiet:
+		level = slog.LevelWarn
 	}
-	logger := slog.New(handler)
-	ln, err := net.Listen("tcp", o.Addr)
+	opts := &slog.HandlerOptions{Level: level}
+	if o.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx is done, then shuts down gracefully. The session
+// store is the Factory's (which its owner closes), or without a Factory
+// one opened and closed here.
+func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	f := o.Factory
+	if f == nil {
+		f = &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: stdout, ErrOut: stderr}, Settings: o.settings()}
+		defer f.Close()
+	}
+	s := f.Settings
+	logger := o.logger(s, stderr)
+	addr := o.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	if o.ConfigDir != "" {
-		if err := os.MkdirAll(o.ConfigDir, 0o700); err != nil {
-			return fmt.Errorf("serve: config directory: %w", err)
-		}
-	}
-	store, err := storeurl.Open(ctx, o.Store, &storeurl.Options{Keys: o.StoreKeys})
+	store, err := f.Store(ctx)
 	if err != nil {
-		return fmt.Errorf("serve: opening the session store: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
-	defer store.Close()
 	cfg, err := web.ClientConfig(web.ClientOptions{
 		PublicURL: o.PublicURL, Port: port, KeyFiles: o.ClientKeys, Scope: o.Scope, ClientName: o.ClientName,
-		PLCURL: o.PLCURL, HandleResolver: o.HandleResolver, InsecureDev: o.InsecureDev,
+		PLCURL: s.PLCURL, HandleResolver: s.HandleResolver, InsecureDev: s.InsecureDev,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -223,7 +236,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: o.AppView, InsecureDev: o.InsecureDev}
+	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: s.AppView, InsecureDev: s.InsecureDev}
 	if o.PublicURL == "" {
 		// The loopback client redirects to 127.0.0.1: keep the browser
 		// there (cookies are per host).
@@ -234,6 +247,9 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	srv := newServer(app)
+	if o.Listening != nil {
+		o.Listening(ln.Addr())
+	}
 	if o.PublicURL == "" {
 		fmt.Fprintf(stdout, "atoauth: serving on http://127.0.0.1:%d (client_id %s)\n", port, client.ClientID())
 	} else {
@@ -243,7 +259,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "atoauth: serving %s on %s (client_id %s, %s client)\n", o.PublicURL, ln.Addr(), client.ClientID(), kind)
 	}
-	fmt.Fprintf(stdout, "atoauth: sessions are stored in %s\n", store)
+	fmt.Fprintf(stdout, "atoauth: sessions are stored in %s\n", describe(store))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -257,6 +273,16 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// describe names a store as it describes itself (the stores of
+// cmdutil.OpenStore do: "sqlite:/path", a postgres URL without its
+// password, "memory").
+func describe(store atoauth.Store) string {
+	if s, ok := store.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", store)
 }
 
 // timeouts are the HTTP server's (see web.ServerReadTimeout and the
@@ -290,13 +316,4 @@ func newServer(h http.Handler) *http.Server {
 		WriteTimeout:      timeouts.write,
 		IdleTimeout:       timeouts.idle,
 	}
-}
-
-// Main runs the command with the process's environment.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := ParseFlags(args, os.Getenv, stderr)
-	if err != nil {
-		return err
-	}
-	return Run(ctx, o, stdout, stderr)
 }

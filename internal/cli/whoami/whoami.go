@@ -24,8 +24,15 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show the signed-in account and its session",
+		Long: `Show the signed-in account and its OAuth session: DID, handle, PDS, issuer,
+the granted scopes and what they allow, token expiry and session age.
+
+With --app-password-for (the legacy way) it signs in with the app password
+instead and shows the account it acts for: a quick check that the password
+works.`,
 		Example: `  atoauth whoami
-  atoauth whoami --json | jq -r .did`,
+  atoauth whoami --json | jq -r .did
+  ATOAUTH_APP_PASSWORD=xxxx-xxxx-xxxx-xxxx atoauth whoami --app-password-for alice.bsky.social`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return Run(cmd.Context(), o) },
 	}
@@ -46,6 +53,16 @@ type Info struct {
 	CreatedAt   time.Time    `json:"session_created_at"`
 	Session     string       `json:"session"`
 	ClientKeyID string       `json:"client_key_id,omitempty"`
+	// Auth is "oauth" (or "app-password", see AppPasswordInfo).
+	Auth string `json:"auth"`
+}
+
+// AppPasswordInfo is what whoami prints with --app-password-for.
+type AppPasswordInfo struct {
+	DID    string `json:"did"`
+	Handle string `json:"handle"`
+	PDS    string `json:"pds"`
+	Auth   string `json:"auth"` // "app-password"
 }
 
 // Permission is one granted scope and what it lets atoauth do.
@@ -70,6 +87,9 @@ func describe(scopes []string) []Permission {
 // Run prints the session.
 func Run(ctx context.Context, o *Options) error {
 	f := o.Factory
+	if f.Settings.AppPasswordFor != "" {
+		return runAppPassword(ctx, o)
+	}
 	s, err := f.Session(ctx)
 	if err != nil {
 		return err
@@ -78,7 +98,7 @@ func Run(ctx context.Context, o *Options) error {
 	info := Info{
 		DID: i.DID.String(), Handle: i.Handle.String(), PDS: i.PDS, Issuer: i.Issuer,
 		Scopes: strings.Fields(i.Scope), ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt,
-		Session: shortID(i.ID), ClientKeyID: i.ClientKeyID,
+		Session: shortID(i.ID), ClientKeyID: i.ClientKeyID, Auth: "oauth",
 	}
 	info.Permissions = describe(info.Scopes)
 	if o.JSON {
@@ -111,6 +131,25 @@ func Run(ctx context.Context, o *Options) error {
 		cmdutil.Fprintf(w, "Token:    %s (%s)\n", info.ExpiresAt.Local().Format(time.RFC3339), state)
 	}
 	cmdutil.Fprintf(w, "Session:  %s, signed in %s ago\n", info.Session, now.Sub(info.CreatedAt).Round(time.Second))
+	return nil
+}
+
+// runAppPassword signs in with the app password and prints the account.
+func runAppPassword(ctx context.Context, o *Options) error {
+	f := o.Factory
+	s, err := f.AppPasswordSession(ctx)
+	if err != nil {
+		return err
+	}
+	info := AppPasswordInfo{DID: s.DID().String(), Handle: s.Handle().String(), PDS: s.Host(), Auth: "app-password"}
+	if o.JSON {
+		return cmdutil.PrintJSON(f.IO.Out, info)
+	}
+	w := f.IO.Out
+	cmdutil.Fprintf(w, "Handle:   %s\n", info.Handle)
+	cmdutil.Fprintf(w, "DID:      %s\n", info.DID)
+	cmdutil.Fprintf(w, "PDS:      %s\n", info.PDS)
+	cmdutil.Fprintf(w, "Auth:     app password (legacy): almost full access, tokens bound to no key; not stored, signed out when the command ends\n")
 	return nil
 }
 
