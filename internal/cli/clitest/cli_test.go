@@ -269,3 +269,16 @@ func TestSessionEnded(t *testing.T) {
 		})
 	}
 }
+
+// An error names the command once (not "atoauth: atoauth: …") and ends
+// with the error's own hint.
+func TestErrorMessageAndHint(t *testing.T) {
+	e := New(t)
+	r := e.Run("", "login", "nobody.test")
+	if r.Code != 1 || strings.Contains(r.ErrOut, "atoauth: atoauth:") || !strings.HasPrefix(r.ErrOut, "atoauth: ") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.ErrOut)
+	}
+	if !strings.Contains(r.ErrOut, "\nhint: no account answers to this handle") {
+		t.Fatalf("no hint:\n%s", r.ErrOut)
+	}
+}

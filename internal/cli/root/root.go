@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/internal/cli/blob"
 	"github.com/atoauth/atoauth/internal/cli/call"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
@@ -151,11 +152,17 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 		err = fmt.Errorf("%w (atoauth gives up on servers after %s: --request-timeout, ATOAUTH_REQUEST_TIMEOUT)", err, f.Settings.Timeout)
 	}
 	code := cmdutil.ExitCode(err)
+	// The library's messages start with their package ("atoauth: …"):
+	// the command names itself once.
+	msg := strings.TrimPrefix(err.Error(), "atoauth: ")
+	if h := auth.Hint(err); h != "" && !strings.Contains(msg, h) {
+		msg += "\nhint: " + h
+	}
 	// Error messages may hold a server's text: cmdutil.Fprintf escapes
 	// whatever a terminal would act on (see cmdutil.ErrorText).
 	switch {
 	case code == cmdutil.ExitUsage:
-		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", err)
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\nRun 'atoauth --help' for usage.\n", cmdutil.Multiline(msg))
 	case errors.Is(err, doctor.ErrChecksFailed), errors.Is(err, scopecmd.ErrNotAllowed):
 		// doctor has printed its findings; scope allows what is missing.
 	case errors.Is(err, atoauth.ErrSessionExpired) && f.Settings.AppPasswordFor != "":
@@ -163,7 +170,7 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	case errors.Is(err, atoauth.ErrSessionExpired):
 		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: your session has ended: %s.\nSign in again with `atoauth login <handle>`.\n(%v)\n", cmdutil.SessionEndReason(err), err)
 	default:
-		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\n", err)
+		cmdutil.Fprintf(f.IO.ErrOut, "atoauth: %v\n", cmdutil.Multiline(msg))
 	}
 	return code
 }
