@@ -304,8 +304,13 @@ func (e *ScopeMissingError) Error() string {
 	if e.NSID != "" {
 		call += e.NSID + ": "
 	}
-	return fmt.Sprintf("%smissing permission %s (%s): the session was not granted it; sign in again asking for it (it must also be declared in the client metadata scope)", call, perm, where)
+	return fmt.Sprintf("%smissing permission %s (%s): %s", call, perm, where, scopeMissingHint)
 }
+
+const scopeMissingHint = "the session was not granted it; sign in again asking for it (it must also be declared in the client metadata scope), or step up"
+
+// Hint says what to do about a missing permission (auth.Hinter).
+func (e *ScopeMissingError) Hint() string { return scopeMissingHint }
 
 // Unwrap returns [auth.ErrScopeMissing] and, for a server answer, the
 // *Error.

@@ -201,7 +201,7 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor loopback with localhost redirect: %d %s", r.Code, r.Out)
 	}
 	r = e.Run("", "doctor", "--explain", `{"error":"InvalidToken","message":"Bad token scope"}`)
-	if r.Code != 0 || !Contains(r.Out, "cause:", "Bearer", "fix:") {
+	if r.Code != 0 || !Contains(r.Out, "bad token scope", "Bearer", "DPoP") {
 		t.Fatalf("doctor --explain: %s", r.Out)
 	}
 	if r = e.Run("", "doctor", "--explain", "something nobody has seen"); r.Code != 1 {

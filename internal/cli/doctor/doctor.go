@@ -14,11 +14,14 @@ import (
 	"strings"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/auth"
 	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
 	"github.com/atoauth/atoauth/jwk"
 	"github.com/atoauth/atoauth/safehttp"
 	"github.com/atoauth/atoauth/scope"
+	"github.com/atoauth/atoauth/xrpc"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/spf13/cobra"
 )
@@ -316,46 +319,46 @@ func (c *checker) issuer(ctx context.Context, r *discovery.Resolver, issuer stri
 	c.ok("authorization server %s: PAR required, PKCE S256, DPoP ES256, iss in responses, client metadata documents — ready for atproto OAuth", as.Issuer)
 }
 
-// explanation is one known error.
-type explanation struct {
+// knownErrors recognise an error a person pastes (an error code, an XRPC
+// error name, a server's message) and rebuild it as the library's own
+// error value, whose Hint says the cause and the fix: doctor keeps no
+// advice of its own.
+var knownErrors = []struct {
 	match []string // all must appear (case-insensitive)
-	cause string
-	fix   string
-}
-
-var explanations = []explanation{
-	{[]string{"bad token scope"}, "An OAuth access token was sent as \"Authorization: Bearer\", or to a host other than the account's PDS (often bsky.social or api.bsky.app). Reads seem to work only because they need no auth.", "Send OAuth tokens as \"Authorization: DPoP <token>\" with a DPoP proof, to the PDS from the DID document. With atoauth, use Session.HTTPClient(): it does both."},
-	{[]string{"malformed token"}, "The reference PDS's answer to an OAuth access token sent as Bearer (or any token it cannot parse).", "Use \"Authorization: DPoP\" with a DPoP proof (Session.HTTPClient())."},
-	{[]string{"use_dpop_nonce"}, "The server wants a DPoP nonce: it sends one in the DPoP-Nonce header, and expects it in the next proof. Authorization servers ask with HTTP 400 and JSON; PDSs with 401 and WWW-Authenticate.", "Retry once with the nonce from the DPoP-Nonce header, replaying the body. atoauth's transports do this; if it repeats, something drops the DPoP-Nonce header."},
-	{[]string{"invalid_dpop_proof"}, "The DPoP proof was refused: wrong htm/htu (htu must have no query or fragment), a reused jti, or an iat too far from the server's clock (about 10 s).", "Check the system clock; atoauth corrects skew from the server's Date header."},
-	{[]string{"refresh token replayed"}, "A refresh token was used twice: two refreshes of one session ran at once (two processes or goroutines), or a refresh was retried after the server had already spent the token.", "Refresh each session once at a time, across processes (atoauth locks in the store) and re-read the store on invalid_grant. The session is now dead: sign in again."},
-	{[]string{"invalid_grant"}, "The code or refresh token is not valid any more: used already, expired, revoked, or bound to another DPoP key or client key.", "For refresh: re-read the session store (another process may have refreshed), then sign in again. For a code: it works once, within minutes."},
-	{[]string{"scopemissingerror"}, "The session's granted scope lacks the permission the call needs (the message names it).", "Ask for it at login (and declare it in the client metadata scope), or step up with a new login; `atoauth scope allows` checks a scope string."},
-	{[]string{"missing required scope"}, "The session's granted scope lacks the permission named in the message.", "Ask for it at login and declare it in the client metadata scope."},
-	{[]string{"invalid_client_metadata"}, "The authorization server rejected the client metadata document.", "Run `atoauth doctor <client_id>`: it must answer 200 without redirect, as application/json, with client_id equal to its URL and every scope declared."},
-	{[]string{"invalid_client"}, "The server could not authenticate the client: unknown client_id, a bad or missing client assertion, or a kid not in the JWKS.", "Check the JWKS is reachable and holds the signing key's kid; sessions are bound to the key they started with."},
-	{[]string{"invalid_scope"}, "A login asked for a scope that the client metadata does not declare.", "Declare every scope a login may ask for in the metadata's scope, character for character."},
-	{[]string{"invalid_redirect_uri"}, "The redirect_uri is not one of the client's redirect_uris.", "Loopback clients must use http://127.0.0.1 or http://[::1] (never localhost); web clients https."},
-	{[]string{"access_denied"}, "The person declined, or the request was started in another browser.", "Nothing is broken: offer to sign in again."},
-	{[]string{"invalid_token"}, "The access token expired or was revoked.", "Refresh and retry once (atoauth does); if the refresh fails too, sign in again."},
-	{[]string{"upstreamfailure"}, "The PDS could not reach the service the call was proxied to (AppView or chat).", "Check the atproto-proxy header's DID and #service id, and that the service runs."},
-	{[]string{"no service configured"}, "The call needs a service (AppView, chat) and named none, and the PDS has no default for it (a PDS without an AppView configured).", "Name the service with the atproto-proxy header (--appview or --proxy, e.g. did:web:api.bsky.app#bsky_appview); atoauth already retries app.bsky.* calls with Bluesky's AppView."},
-	{[]string{"ratelimitexceeded"}, "Rate limited.", "Wait until the ratelimit-reset time; retry queries only after Retry-After."},
+	err   error
+}{
+	{[]string{"bad token scope"}, &xrpc.Error{StatusCode: 400, Name: "InvalidToken", Message: "Bad token scope"}},
+	{[]string{"malformed token"}, &xrpc.Error{StatusCode: 400, Name: "InvalidToken", Message: "Malformed token"}},
+	{[]string{"use_dpop_nonce"}, &atoauth.OAuthError{Code: "use_dpop_nonce"}},
+	{[]string{"invalid_dpop_proof"}, &atoauth.OAuthError{Code: "invalid_dpop_proof"}},
+	{[]string{"refresh token replayed"}, &atoauth.OAuthError{Code: "invalid_grant"}},
+	{[]string{"invalid_grant"}, &atoauth.OAuthError{Code: "invalid_grant"}},
+	{[]string{"scopemissingerror"}, &xrpc.ScopeMissingError{}},
+	{[]string{"missing required scope"}, &xrpc.ScopeMissingError{}},
+	{[]string{"invalid_client_metadata"}, &atoauth.OAuthError{Code: "invalid_client_metadata"}},
+	{[]string{"invalid_client"}, &atoauth.OAuthError{Code: "invalid_client"}},
+	{[]string{"invalid_scope"}, &atoauth.OAuthError{Code: "invalid_scope"}},
+	{[]string{"invalid_redirect_uri"}, &atoauth.OAuthError{Code: "invalid_redirect_uri"}},
+	{[]string{"access_denied"}, &atoauth.CallbackError{Code: "access_denied"}},
+	{[]string{"invalid_token"}, &xrpc.Error{StatusCode: 401, WWWAuthenticate: []dpop.Challenge{{Scheme: "DPoP", Params: map[string]string{"error": "invalid_token"}}}}},
+	{[]string{"upstreamfailure"}, &xrpc.Error{StatusCode: 502, Name: "UpstreamFailure", Service: "did:web:…#bsky_appview"}},
+	{[]string{"no service configured"}, &xrpc.Error{StatusCode: 400, Name: "InvalidRequest", Message: "No service configured for …"}},
+	{[]string{"ratelimitexceeded"}, &xrpc.Error{StatusCode: 429, Name: "RateLimitExceeded"}},
 }
 
 func explain(w io.Writer, text string) error {
 	lower := strings.ToLower(text)
 	found := 0
-	for _, e := range explanations {
+	for _, k := range knownErrors {
 		all := true
-		for _, m := range e.match {
+		for _, m := range k.match {
 			all = all && strings.Contains(lower, m)
 		}
 		if !all {
 			continue
 		}
 		found++
-		cmdutil.Fprintf(w, "%s\n  cause: %s\n  fix:   %s\n", e.match[0], e.cause, e.fix)
+		cmdutil.Fprintf(w, "%s\n  %s\n", k.match[0], auth.Hint(k.err))
 		if found == 2 {
 			break
 		}
