@@ -350,7 +350,7 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 		return nil, fmt.Errorf("%w: the login was started in another browser", ErrInvalidState)
 	}
 	req, err := c.store.ConsumeAuthRequest(ctx, params.state)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return nil, ErrInvalidState
 	}
 	if err != nil {

@@ -69,8 +69,11 @@ var (
 	// (ErrSessionExpired), as with the reference client.
 	ErrTokenRejected = errors.New("atoauth: the PDS refuses the session's token right after a refresh")
 
-	// ErrNotFound is returned by a Store for a missing (or expired) item.
-	ErrNotFound = errors.New("atoauth: not found")
+	// ErrStoreNotFound is what a Store returns for a missing (or expired)
+	// item: it is for Store implementations. Callers of Client see
+	// ErrSessionNotFound for a missing session and ErrInvalidState for a
+	// missing login.
+	ErrStoreNotFound = errors.New("atoauth: not in the store")
 )
 
 // ConfigError describes one rule of the client configuration that a

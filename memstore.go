@@ -67,11 +67,11 @@ func (m *MemoryStore) ConsumeAuthRequest(ctx context.Context, state string) (*Au
 	defer m.mu.Unlock()
 	r, ok := m.requests[state]
 	if !ok {
-		return nil, ErrNotFound
+		return nil, ErrStoreNotFound
 	}
 	delete(m.requests, state)
 	if !r.ExpiresAt.After(m.clock()) {
-		return nil, ErrNotFound
+		return nil, ErrStoreNotFound
 	}
 	return &r, nil
 }
@@ -85,7 +85,7 @@ func (m *MemoryStore) GetSession(ctx context.Context, id string) (*SessionData, 
 	defer m.mu.Unlock()
 	s, ok := m.sessions[id]
 	if !ok {
-		return nil, ErrNotFound
+		return nil, ErrStoreNotFound
 	}
 	return &s, nil
 }
@@ -112,7 +112,7 @@ func (m *MemoryStore) DeleteSession(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.sessions[id]; !ok {
-		return ErrNotFound
+		return ErrStoreNotFound
 	}
 	delete(m.sessions, id)
 	return nil

@@ -68,7 +68,7 @@ func (c *Client) newSession(d *SessionData) *Session {
 // (ErrOtherClient) when another client created it.
 func (c *Client) Session(ctx context.Context, id string) (*Session, error) {
 	d, err := c.store.GetSession(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return nil, ErrSessionNotFound
 	}
 	if err != nil {
@@ -105,7 +105,7 @@ func (c *Client) Sessions(ctx context.Context, did syntax.DID) ([]SessionInfo, e
 // revoke its tokens. Store().DeleteSession forgets it without revoking.
 func (c *Client) Logout(ctx context.Context, id string) error {
 	d, err := c.store.GetSession(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return ErrSessionNotFound
 	}
 	if err != nil {
@@ -124,7 +124,7 @@ func (c *Client) Logout(ctx context.Context, id string) error {
 			revokeErr = fmt.Errorf("atoauth: revoking the session's tokens: %w", err)
 		}
 	}
-	if err := c.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, ErrStoreNotFound) {
 		return errors.Join(revokeErr, fmt.Errorf("atoauth: deleting session: %w", err))
 	}
 	c.log.InfoContext(ctx, "atoauth: signed out", "did", d.DID, "session", shortID(id))
@@ -325,7 +325,7 @@ func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 	defer unlock()
 
 	cur, err := c.store.GetSession(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return nil, &RefreshError{SessionID: id, Err: errors.New("it was signed out or ended elsewhere")}
 	}
 	if err != nil {
@@ -426,7 +426,7 @@ func definitiveOAuthError(oe *OAuthError) bool {
 // definitive *RefreshError that says why. The deletion is best effort: a
 // store that fails here has the session end at its next refresh instead.
 func (c *Client) endSession(ctx context.Context, d *SessionData, cause error) error {
-	if err := c.store.DeleteSession(ctx, d.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.store.DeleteSession(ctx, d.ID); err != nil && !errors.Is(err, ErrStoreNotFound) {
 		c.log.WarnContext(ctx, "atoauth: could not delete an ended session", "session", shortID(d.ID), "err", err)
 	}
 	c.log.InfoContext(ctx, "atoauth: session ended", "did", d.DID, "session", shortID(d.ID), "cause", cause)

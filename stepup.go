@@ -58,7 +58,7 @@ func (s *Session) StepUp(ctx context.Context, extra string, opts *StartOptions) 
 // replace, and checks that both are for the same account.
 func (c *Client) replaceable(ctx context.Context, id string, data *SessionData) (*SessionData, error) {
 	old, err := c.store.GetSession(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return nil, fmt.Errorf("%w: the session to replace is gone (the new tokens were revoked)", ErrSessionNotFound)
 	}
 	if err != nil {

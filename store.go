@@ -18,9 +18,9 @@ import (
 //   - SaveAuthRequest creates a pending login keyed by its State.
 //   - ConsumeAuthRequest returns and removes it atomically: of any number
 //     of concurrent calls for one state, exactly one succeeds; a missing
-//     or expired request gives ErrNotFound.
+//     or expired request gives ErrStoreNotFound.
 //   - SaveSession inserts or replaces the session with the same ID
-//     (upsert); GetSession and DeleteSession give ErrNotFound for a
+//     (upsert); GetSession and DeleteSession give ErrStoreNotFound for a
 //     missing id (DeleteSession may also return nil); ListSessions returns
 //     every session of one DID (an account may have several), and every
 //     session when did is empty, oldest first.

@@ -255,18 +255,18 @@ func (s *Store) SaveAuthRequest(ctx context.Context, req *atoauth.AuthRequest) e
 
 // ConsumeAuthRequest removes the pending login for state and returns it,
 // in one statement: of concurrent calls for one state, one gets it. A
-// missing or expired request gives atoauth.ErrNotFound.
+// missing or expired request gives atoauth.ErrStoreNotFound.
 func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (*atoauth.AuthRequest, error) {
 	r, err := scanAuthRequest(s.pool.QueryRow(ctx,
 		`DELETE FROM atoauth_auth_requests WHERE state = $1 RETURNING `+authRequestColumns, state))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: consuming a pending login: %w", err)
 	}
 	if !r.ExpiresAt.After(s.now()) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	a, err := s.codec.AuthRequest(r)
 	if err != nil {
@@ -289,11 +289,11 @@ func scanSession(row pgx.Row) (*sqlstore.SessionRow, error) {
 	return &r, nil
 }
 
-// GetSession returns the session with the given id, or atoauth.ErrNotFound.
+// GetSession returns the session with the given id, or atoauth.ErrStoreNotFound.
 func (s *Store) GetSession(ctx context.Context, id string) (*atoauth.SessionData, error) {
 	r, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM atoauth_sessions WHERE id_hash = $1`, sqlstore.SessionKey(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: loading a session: %w", err)
@@ -329,7 +329,7 @@ func (s *Store) SaveSession(ctx context.Context, d *atoauth.SessionData) error {
 	return nil
 }
 
-// DeleteSession removes the session with the given id; atoauth.ErrNotFound
+// DeleteSession removes the session with the given id; atoauth.ErrStoreNotFound
 // when there is none.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM atoauth_sessions WHERE id_hash = $1`, sqlstore.SessionKey(id))
@@ -337,7 +337,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return fmt.Errorf("postgres: deleting a session: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return atoauth.ErrNotFound
+		return atoauth.ErrStoreNotFound
 	}
 	return nil
 }

@@ -377,18 +377,18 @@ func (s *Store) SaveAuthRequest(ctx context.Context, req *atoauth.AuthRequest) e
 
 // ConsumeAuthRequest removes the pending login for state and returns it,
 // in one statement: of concurrent calls for one state, one gets it. A
-// missing or expired request gives atoauth.ErrNotFound.
+// missing or expired request gives atoauth.ErrStoreNotFound.
 func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (*atoauth.AuthRequest, error) {
 	r, err := scanAuthRequest(s.writeRow(ctx,
 		`DELETE FROM atoauth_auth_requests WHERE state = ? RETURNING `+authRequestColumns, state))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: consuming a pending login: %w", err)
 	}
 	if !r.ExpiresAt.After(s.now()) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	a, err := s.codec.AuthRequest(r)
 	if err != nil {
@@ -411,11 +411,11 @@ func scanSession(row interface{ Scan(...any) error }) (*sqlstore.SessionRow, err
 	return &r, nil
 }
 
-// GetSession returns the session with the given id, or atoauth.ErrNotFound.
+// GetSession returns the session with the given id, or atoauth.ErrStoreNotFound.
 func (s *Store) GetSession(ctx context.Context, id string) (*atoauth.SessionData, error) {
 	r, err := scanSession(s.readRow(ctx, `SELECT `+sessionColumns+` FROM atoauth_sessions WHERE id_hash = ?`, sqlstore.SessionKey(id)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, atoauth.ErrNotFound
+		return nil, atoauth.ErrStoreNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: loading a session: %w", err)
@@ -455,7 +455,7 @@ func (s *Store) upsertSession(ctx context.Context, r *sqlstore.SessionRow) error
 	return err
 }
 
-// DeleteSession removes the session with the given id; atoauth.ErrNotFound
+// DeleteSession removes the session with the given id; atoauth.ErrStoreNotFound
 // when there is none.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	res, err := s.exec(ctx, `DELETE FROM atoauth_sessions WHERE id_hash = ?`, sqlstore.SessionKey(id))
@@ -463,7 +463,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return fmt.Errorf("sqlite: deleting a session: %w", err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return atoauth.ErrNotFound
+		return atoauth.ErrStoreNotFound
 	}
 	return nil
 }

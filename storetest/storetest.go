@@ -153,11 +153,11 @@ func testAuthRequestRoundTrip(t *testing.T, s atoauth.Store) {
 		!out.ExpiresAt.Equal(in.ExpiresAt) || !out.CreatedAt.Equal(in.CreatedAt) {
 		t.Errorf("round trip changed the request:\n in %+v\nout %+v", in, out)
 	}
-	if _, err := s.ConsumeAuthRequest(ctx, "state-1"); !errors.Is(err, atoauth.ErrNotFound) {
-		t.Errorf("second consume: err = %v, want ErrNotFound", err)
+	if _, err := s.ConsumeAuthRequest(ctx, "state-1"); !errors.Is(err, atoauth.ErrStoreNotFound) {
+		t.Errorf("second consume: err = %v, want ErrStoreNotFound", err)
 	}
-	if _, err := s.ConsumeAuthRequest(ctx, "never-stored"); !errors.Is(err, atoauth.ErrNotFound) {
-		t.Errorf("unknown state: err = %v, want ErrNotFound", err)
+	if _, err := s.ConsumeAuthRequest(ctx, "never-stored"); !errors.Is(err, atoauth.ErrStoreNotFound) {
+		t.Errorf("unknown state: err = %v, want ErrStoreNotFound", err)
 	}
 }
 
@@ -174,7 +174,7 @@ func testConsumeOnce(t *testing.T, s atoauth.Store) {
 			defer wg.Done()
 			if _, err := s.ConsumeAuthRequest(ctx, "race"); err == nil {
 				wins.Add(1)
-			} else if !errors.Is(err, atoauth.ErrNotFound) {
+			} else if !errors.Is(err, atoauth.ErrStoreNotFound) {
 				t.Errorf("consume: %v", err)
 			}
 		}()
@@ -191,8 +191,8 @@ func testAuthRequestExpiry(t *testing.T, s atoauth.Store) {
 	if err := s.SaveAuthRequest(ctx, &atoauth.AuthRequest{State: "old", DPoPKey: key(t), CreatedAt: past.Add(-time.Minute), ExpiresAt: past}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConsumeAuthRequest(ctx, "old"); !errors.Is(err, atoauth.ErrNotFound) {
-		t.Errorf("expired request: err = %v, want ErrNotFound", err)
+	if _, err := s.ConsumeAuthRequest(ctx, "old"); !errors.Is(err, atoauth.ErrStoreNotFound) {
+		t.Errorf("expired request: err = %v, want ErrStoreNotFound", err)
 	}
 }
 
@@ -217,8 +217,8 @@ func testSessionCRUD(t *testing.T, s atoauth.Store) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
 	in := session(t, "s1", "did:plc:alice", now)
-	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, atoauth.ErrNotFound) {
-		t.Errorf("get before save: err = %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, atoauth.ErrStoreNotFound) {
+		t.Errorf("get before save: err = %v, want ErrStoreNotFound", err)
 	}
 	if err := s.SaveSession(ctx, in); err != nil {
 		t.Fatal(err)
@@ -251,10 +251,10 @@ func testSessionCRUD(t *testing.T, s atoauth.Store) {
 	if err := s.DeleteSession(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, atoauth.ErrNotFound) {
-		t.Errorf("get after delete: err = %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, atoauth.ErrStoreNotFound) {
+		t.Errorf("get after delete: err = %v, want ErrStoreNotFound", err)
 	}
-	if err := s.DeleteSession(ctx, "s1"); err != nil && !errors.Is(err, atoauth.ErrNotFound) {
+	if err := s.DeleteSession(ctx, "s1"); err != nil && !errors.Is(err, atoauth.ErrStoreNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
 }
@@ -393,8 +393,8 @@ func testTTLPurge(t *testing.T, s atoauth.Store) {
 		t.Log("the store has no PurgeExpired method: checking expiry only")
 	}
 	for i := range 3 {
-		if _, err := s.ConsumeAuthRequest(ctx, fmt.Sprint("expired-", i)); !errors.Is(err, atoauth.ErrNotFound) {
-			t.Errorf("expired request %d: err = %v, want ErrNotFound", i, err)
+		if _, err := s.ConsumeAuthRequest(ctx, fmt.Sprint("expired-", i)); !errors.Is(err, atoauth.ErrStoreNotFound) {
+			t.Errorf("expired request %d: err = %v, want ErrStoreNotFound", i, err)
 		}
 	}
 	if _, err := s.ConsumeAuthRequest(ctx, "live"); err != nil {
@@ -575,13 +575,13 @@ func testPersistence(t *testing.T, b Backing) {
 	if r, err := other.ConsumeAuthRequest(ctx, "p-state"); err != nil || r.PKCEVerifier != "v" {
 		t.Errorf("consume on the other handle: %v, %v", r, err)
 	}
-	if _, err := a.ConsumeAuthRequest(ctx, "p-state"); !errors.Is(err, atoauth.ErrNotFound) {
+	if _, err := a.ConsumeAuthRequest(ctx, "p-state"); !errors.Is(err, atoauth.ErrStoreNotFound) {
 		t.Errorf("consumed on one handle, still there on the first: %v", err)
 	}
 	if err := other.DeleteSession(ctx, "p1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.GetSession(ctx, "p1"); !errors.Is(err, atoauth.ErrNotFound) {
+	if _, err := a.GetSession(ctx, "p1"); !errors.Is(err, atoauth.ErrStoreNotFound) {
 		t.Errorf("deleted on one handle, still there on the first: %v", err)
 	}
 }
@@ -600,7 +600,7 @@ func testConsumeOnceAcross(t *testing.T, b Backing) {
 			defer wg.Done()
 			if _, err := handles[i%2].ConsumeAuthRequest(ctx, "race"); err == nil {
 				wins.Add(1)
-			} else if !errors.Is(err, atoauth.ErrNotFound) {
+			} else if !errors.Is(err, atoauth.ErrStoreNotFound) {
 				t.Errorf("consume: %v", err)
 			}
 		}()

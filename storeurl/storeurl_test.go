@@ -124,7 +124,7 @@ func TestPostgres(t *testing.T) {
 	if !strings.HasPrefix(s.String(), "postgres://") {
 		t.Errorf("String() = %q", s.String())
 	}
-	if _, err := s.GetSession(context.Background(), "storeurl-test-never-stored"); !errors.Is(err, atoauth.ErrNotFound) {
+	if _, err := s.GetSession(context.Background(), "storeurl-test-never-stored"); !errors.Is(err, atoauth.ErrStoreNotFound) {
 		t.Errorf("GetSession: %v", err)
 	}
 }

@@ -444,7 +444,7 @@ func (a *App) signOut(ctx context.Context, r *http.Request, id string) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	if derr := a.client.Store().DeleteSession(dctx, id); derr != nil && !errors.Is(derr, atoauth.ErrNotFound) {
+	if derr := a.client.Store().DeleteSession(dctx, id); derr != nil && !errors.Is(derr, atoauth.ErrStoreNotFound) {
 		return errors.Join(err, derr)
 	}
 	return err

@@ -545,7 +545,7 @@ func adoptSession(ctx context.Context, store atoauth.Store, id, clientID string)
 	}
 	defer unlock()
 	d, err := store.GetSession(ctx, id)
-	if errors.Is(err, atoauth.ErrNotFound) {
+	if errors.Is(err, atoauth.ErrStoreNotFound) {
 		return nil
 	}
 	if err != nil || d.ClientID != "" {
@@ -628,7 +628,7 @@ func (f *Factory) Session(ctx context.Context) (*atoauth.Session, error) {
 		return nil, err
 	}
 	d, err := store.GetSession(ctx, id)
-	if errors.Is(err, atoauth.ErrNotFound) {
+	if errors.Is(err, atoauth.ErrStoreNotFound) {
 		return nil, ErrNeedsLogin
 	}
 	if err != nil {

@@ -69,7 +69,7 @@ func Run(ctx context.Context, o *Options) error {
 	var errs []error
 	for _, id := range ids {
 		d, err := store.GetSession(ctx, id)
-		if errors.Is(err, atoauth.ErrNotFound) {
+		if errors.Is(err, atoauth.ErrStoreNotFound) {
 			if st.Current == id {
 				st.Current = ""
 			}
