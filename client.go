@@ -99,7 +99,7 @@ func NewClient(cfg Config) (*Client, error) {
 		md:       md,
 		store:    cfg.Store,
 		resolver: cfg.Resolver,
-		nonces:   &dpop.NonceCache{Clock: cfg.Clock},
+		nonces:   newNonceCache(&cfg),
 		log:      cfg.Logger,
 		keys:     make(map[string]*jwk.Key),
 	}
@@ -170,6 +170,34 @@ type StartOptions struct {
 	Prompt string
 	// RedirectURI selects one of Config.RedirectURIs. Default: the first.
 	RedirectURI string
+	// Display is sent as the display parameter (OpenID Connect Core
+	// §3.1.2.1), the kind of page the authorization server should show:
+	// "page", "popup", "touch" or "wap", the values the reference server
+	// accepts.
+	Display string
+	// UILocales is sent as ui_locales: the person's preferred languages
+	// for the authorization pages, most preferred first, as
+	// space-separated BCP 47 tags. atoauth accepts the form the reference
+	// server does — a 2- or 3-letter language with an optional 2-letter
+	// region, like "fr-CA fr en", at most MaxUILocales — and sends it with
+	// its case fixed ("en-us" as "en-US"). UILocalesFromAcceptLanguage
+	// converts an Accept-Language header.
+	UILocales string
+	// LoginHint is sent as login_hint: a handle (a leading "@" is
+	// dropped, the case folded) or a DID naming the account to sign in.
+	// By default a login that starts from a handle or a DID sends the
+	// account's verified handle, or its DID when the handle does not
+	// verify, and a login that starts from a server URL sends none. For a
+	// login from a handle or DID, LoginHint must name that account (its
+	// DID or its verified handle); for one from a server URL it is only a
+	// hint: the session is for whoever signs in (see Session.DID).
+	LoginHint string
+	// AppState is the app's own data for this login — where to return
+	// after it, say — kept with the pending login (sealed in stores that
+	// seal secrets), never sent to a server, and returned by
+	// CallbackWithAppState. At most MaxAppState bytes. It is not a CSRF
+	// defence: bind the login to the browser with CallbackOptions.State.
+	AppState string
 }
 
 // Authorization is a started login: send the browser to URL. State is the
@@ -237,14 +265,18 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		wantScope = strings.Join(requested, " ")
 	}
 	if opts.Prompt != "" && !slices.Contains(validPrompts, opts.Prompt) {
-		return nil, fmt.Errorf("atoauth: prompt %q is not one of %s", opts.Prompt, strings.Join(validPrompts, ", "))
+		return nil, fmt.Errorf("%w: prompt %q is not one of %s", ErrInvalidStartOptions, cleanText(opts.Prompt), strings.Join(validPrompts, ", "))
 	}
 	redirectURI := c.md.RedirectURIs[0]
 	if opts.RedirectURI != "" {
 		if !c.registeredRedirect(opts.RedirectURI) {
-			return nil, fmt.Errorf("atoauth: redirect URI %q is not one of the client's redirect URIs", opts.RedirectURI)
+			return nil, fmt.Errorf("%w: redirect URI %q is not one of the client's redirect URIs", ErrInvalidStartOptions, cleanText(opts.RedirectURI))
 		}
 		redirectURI = opts.RedirectURI
+	}
+	uiLocales, explicitHint, err := checkStartOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 
 	target, err := c.resolver.ResolveLogin(ctx, identifier)
@@ -252,6 +284,10 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		return nil, fmt.Errorf("atoauth: cannot start login for %q: %w", cleanText(identifier), err)
 	}
 	as := target.AuthServer
+	loginHint, err := loginHintFor(target, explicitHint)
+	if err != nil {
+		return nil, err
+	}
 
 	key, err := jwk.Generate()
 	if err != nil {
@@ -266,11 +302,12 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		State:        state,
 		Issuer:       as.Issuer,
 		PDS:          target.PDS,
-		LoginHint:    target.LoginHint,
+		LoginHint:    loginHint,
 		RedirectURI:  redirectURI,
 		Scope:        wantScope,
 		PKCEVerifier: verifier,
 		DPoPKey:      key,
+		AppState:     opts.AppState,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(c.cfg.AuthRequestTTL),
 	}
@@ -289,11 +326,10 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 		"redirect_uri":          {redirectURI},
 		"scope":                 {wantScope},
 	}
-	if target.LoginHint != "" {
-		form.Set("login_hint", target.LoginHint)
-	}
-	if opts.Prompt != "" {
-		form.Set("prompt", opts.Prompt)
+	for k, v := range map[string]string{"login_hint": loginHint, "prompt": opts.Prompt, "display": opts.Display, "ui_locales": uiLocales} {
+		if v != "" {
+			form.Set(k, v)
+		}
 	}
 	if err := c.clientAuth(form, req.ClientKeyID, as.Issuer); err != nil {
 		return nil, err
@@ -317,7 +353,7 @@ func (c *Client) Start(ctx context.Context, identifier string, opts *StartOption
 	}
 	q := url.Values{"client_id": {c.md.ClientID}, "request_uri": {par.RequestURI}}
 	authURL.RawQuery = q.Encode()
-	c.log.DebugContext(ctx, "atoauth: login started", "issuer", as.Issuer, "hint", target.LoginHint)
+	c.log.DebugContext(ctx, "atoauth: login started", "issuer", as.Issuer, "hint", loginHint)
 	return &Authorization{URL: authURL.String(), State: state, ExpiresAt: req.ExpiresAt}, nil
 }
 
@@ -330,8 +366,10 @@ type CallbackOptions struct {
 	// Replace, when set, is the id of a session the new one replaces, as
 	// after [Session.StepUp]: the new session must be for the same account
 	// (else ErrIdentityMismatch, and the new tokens are revoked) and the
-	// old one made by this client (else ErrOtherClient), takes over the
-	// old id, and the old tokens are revoked.
+	// old one made by this client (else ErrOtherClient; a loopback
+	// client may replace another loopback client's session, as in a
+	// step-up to a larger scope), takes over the old id, and the old
+	// tokens are revoked.
 	Replace string
 }
 
@@ -340,8 +378,28 @@ type CallbackOptions struct {
 // checks iss (RFC 9207), turns error responses into *CallbackError,
 // exchanges the code with PKCE and DPoP, checks the token response, and
 // verifies that the token's subject is hosted by the issuing server before
-// it stores and returns the new session.
+// it stores and returns the new session. With Config.Events, it reports
+// the new session (Created), or for a step-up the replaced one (Updated),
+// before it returns.
 func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackOptions) (*Session, error) {
+	return c.callback(ctx, query, opts, nil)
+}
+
+// CallbackWithAppState is Callback that also returns the app state the
+// login was started with (StartOptions.AppState). The app state comes
+// back whenever the callback matched a pending login, also with an error
+// (the person declined, the token exchange failed, …), so that the app
+// can send the person back where they were and say what went wrong; it
+// is "" when the callback matched no pending login (ErrInvalidState) or
+// the login had none.
+func (c *Client) CallbackWithAppState(ctx context.Context, query url.Values, opts *CallbackOptions) (sess *Session, appState string, err error) {
+	sess, err = c.callback(ctx, query, opts, &appState)
+	return sess, appState, err
+}
+
+// callback is Callback, telling the login's app state to appState when
+// it is not nil.
+func (c *Client) callback(ctx context.Context, query url.Values, opts *CallbackOptions, appState *string) (*Session, error) {
 	params, err := parseCallback(query)
 	if err != nil {
 		return nil, err
@@ -355,6 +413,9 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 	}
 	if err != nil {
 		return nil, fmt.Errorf("atoauth: loading the pending login: %w", err)
+	}
+	if appState != nil {
+		*appState = req.AppState
 	}
 	if !req.ExpiresAt.After(c.cfg.Clock()) {
 		return nil, fmt.Errorf("%w: the login took too long", ErrInvalidState)
@@ -421,10 +482,15 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 		c.revokeQuietly(xctx, data, tok)
 		return nil, fmt.Errorf("atoauth: saving the new session (its tokens were revoked): %w", err)
 	}
+	var ev events
 	if replaced != nil {
 		c.revokeReplaced(xctx, replaced)
+		ev.updated(replaced, data, UpdateStepUp)
+	} else {
+		ev.created(data)
 	}
 	c.log.InfoContext(ctx, "atoauth: signed in", "did", data.DID, "handle", data.Handle, "pds", data.PDS, "session", shortID(data.ID))
+	c.deliver(ctx, &ev)
 	return c.newSession(data), nil
 }
 
@@ -637,6 +703,12 @@ func (c *Client) revoke(ctx context.Context, data *SessionData, token, hint stri
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	if err := c.clientAuth(form, data.ClientKeyID, data.Issuer); err != nil {
 		return err
+	}
+	if data.ClientKeyID == "" && data.ClientID != "" {
+		// A public client's token is revoked for the client it was issued
+		// to (RFC 7009 §2.1): a replaced loopback session may be another
+		// loopback client's.
+		form.Set("client_id", data.ClientID)
 	}
 	return c.postForm(ctx, data.DPoPKey, "revoke", data.RevocationEndpoint, form, nil)
 }

@@ -7,7 +7,8 @@ import (
 
 // ErrOtherClient reports a session that was created by another client
 // (another client_id) than the Client asked to use it. Client.Session,
-// Client.Logout and a step-up's Callback (CallbackOptions.Replace) refuse
+// Client.Logout and a step-up's Callback (CallbackOptions.Replace; except
+// a loopback client replacing another loopback client's session) refuse
 // such a session, before any request is sent, because its tokens are bound
 // to the client that obtained them:
 //
@@ -59,4 +60,18 @@ func (c *Client) checkClient(d *SessionData) error {
 		return nil
 	}
 	return &OtherClientError{SessionClientID: d.ClientID, ClientID: c.md.ClientID}
+}
+
+// loopbackSibling tells whether d, made by another client, was made by a
+// loopback development client while c is one too: loopback clients differ
+// only in the scope their client_id declares, and are all public, so a
+// step-up to a larger scope is a login with another loopback client that
+// replaces the session (CallbackOptions.Replace). The old tokens are
+// revoked under the old client_id (see Client.revoke).
+func (c *Client) loopbackSibling(d *SessionData) bool {
+	if c.cfg.ClientID != "" || d.ClientKeyID != "" {
+		return false
+	}
+	_, err := ParseLoopbackClientID(d.ClientID)
+	return err == nil
 }

@@ -15,9 +15,10 @@ import (
 // twoClients returns a fake network with alice, two loopback clients on
 // one store that differ only in their scope, and so in their client_id (a
 // loopback client_id carries its scope), and alice's session through a.
-func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *atoauth.Client, store atoauth.Store, sess *atoauth.Session) {
+func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *atoauth.Client, store atoauth.Store, sess *atoauth.Session, host *atoauthtest.ClientHost) {
 	t.Helper()
-	n = atoauthtest.NewNetwork(t, atoauthtest.Options{})
+	host = atoauthtest.NewClientHost(t)
+	n = atoauthtest.NewNetwork(t, atoauthtest.Options{ClientHTTPClient: host.HTTPClient()})
 	alice = n.CreateAccount("alice.test")
 	store = atoauth.NewMemoryStore()
 	mk := func(scope string) *atoauth.Client {
@@ -37,12 +38,93 @@ func twoClients(t *testing.T) (n *atoauthtest.Network, alice syntax.DID, a, b *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, alice, a, b, store, sess
+	return n, alice, a, b, store, sess, host
+}
+
+// hostedClient returns a public hosted client served by host, on store.
+func hostedClient(t *testing.T, n *atoauthtest.Network, host *atoauthtest.ClientHost, store atoauth.Store) *atoauth.Client {
+	t.Helper()
+	c, err := atoauth.NewClient(atoauth.Config{
+		ClientID:     atoauthtest.ClientHostURL + "/oauth-client-metadata.json",
+		RedirectURIs: []string{atoauthtest.ClientHostURL + "/callback"},
+		Scope:        "atproto transition:generic",
+		Store:        store, PLCURL: n.PLC.URL, HandleResolver: n.PDS.URL, AllowInsecureDevelopment: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.Handle("/oauth-client-metadata.json", c.MetadataHandler())
+	return c
+}
+
+// A loopback client's client_id carries its scope: a step-up to a larger
+// scope is a login through the loopback client of that scope, which
+// replaces the session of the smaller one (same id, old tokens revoked
+// under the old client_id); a hosted client's session is never replaced
+// by a loopback client's login.
+func TestLoopbackStepUpReplacesTheSmallerClientsSession(t *testing.T) {
+	ctx := context.Background()
+	n, alice, a, _, store, sess, host := twoClients(t)
+	id := sess.ID()
+	bigger, err := atoauth.NewClient(func() atoauth.Config {
+		cfg := n.ClientConfig("atproto transition:generic transition:chat.bsky")
+		cfg.Store = store
+		return cfg
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := bigger.Start(ctx, alice.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect, err := n.Approve(ctx, auth.URL, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := bigger.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State, Replace: id})
+	if err != nil {
+		t.Fatalf("the larger loopback client replacing the session: %v", err)
+	}
+	if s2.ID() != id || s2.Info().ClientID != bigger.ClientID() || !strings.Contains(s2.Scope(), "transition:chat.bsky") {
+		t.Fatalf("replaced session: id %s, client %s, scope %q", s2.ID(), s2.Info().ClientID, s2.Scope())
+	}
+	// The old tokens were revoked for their own client (the fake server,
+	// like the reference one, ignores a revocation by another client).
+	if got := n.ActiveSessions(alice); got != 1 {
+		t.Fatalf("the server has %d sessions of alice, want 1 (the old tokens revoked)", got)
+	}
+	if _, err := a.Session(ctx, id); !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Errorf("the smaller client after the replacement: %v, want ErrOtherClient", err)
+	}
+	if err := s2.Refresh(ctx); err != nil {
+		t.Fatalf("refreshing the replaced session through its new client: %v", err)
+	}
+
+	// A hosted client's session is not a loopback client's to replace.
+	hosted := hostedClient(t, n, host, store)
+	hs, err := n.Login(ctx, hosted, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err = a.Start(ctx, alice.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if redirect, err = n.Approve(ctx, auth.URL, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State, Replace: hs.ID()}); !errors.Is(err, atoauth.ErrOtherClient) {
+		t.Errorf("a loopback login replacing a hosted client's session: %v, want ErrOtherClient", err)
+	}
+	if d, err := store.GetSession(ctx, hs.ID()); err != nil || d.ClientID != hosted.ClientID() {
+		t.Errorf("the hosted session after the refused replacement: %v, %v", d, err)
+	}
 }
 
 func TestSessionRecordsItsClient(t *testing.T) {
 	ctx := context.Background()
-	_, _, a, _, store, sess := twoClients(t)
+	_, _, a, _, store, sess, _ := twoClients(t)
 	if got := sess.Info().ClientID; got != a.ClientID() {
 		t.Errorf("Info().ClientID = %q, want %q", got, a.ClientID())
 	}
@@ -64,7 +146,7 @@ func TestSessionRecordsItsClient(t *testing.T) {
 
 func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 	ctx := context.Background()
-	n, alice, a, b, store, sess := twoClients(t)
+	n, alice, a, b, store, sess, host := twoClients(t)
 	id := sess.ID()
 
 	_, err := b.Session(ctx, id)
@@ -99,12 +181,13 @@ func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 		t.Errorf("the own client's Sessions = %v, %v; want the session", list, err)
 	}
 
-	// A step-up login through the other client cannot replace it.
+	// A step-up login through a hosted client cannot replace it.
 	before, err := store.GetSession(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := b.Start(ctx, alice.String(), nil)
+	hosted := hostedClient(t, n, host, store)
+	auth, err := hosted.Start(ctx, alice.String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +195,7 @@ func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State, Replace: id}); !errors.Is(err, atoauth.ErrOtherClient) {
+	if _, err := hosted.Callback(ctx, redirect.Query(), &atoauth.CallbackOptions{State: auth.State, Replace: id}); !errors.Is(err, atoauth.ErrOtherClient) {
 		t.Errorf("replacing another client's session: err = %v, want ErrOtherClient", err)
 	}
 	if d, err := store.GetSession(ctx, id); err != nil || d.ClientID != a.ClientID() || d.AccessToken != before.AccessToken {
@@ -139,7 +222,7 @@ func TestSessionOfAnotherClientIsRefused(t *testing.T) {
 // and adopted by the one that refreshes it.
 func TestSessionWithoutClientIsAdopted(t *testing.T) {
 	ctx := context.Background()
-	_, alice, a, b, store, sess := twoClients(t)
+	_, alice, a, b, store, sess, _ := twoClients(t)
 	id := sess.ID()
 	forget := func() {
 		t.Helper()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth/discovery"
+	"github.com/atoauth/atoauth/dpop"
 	"github.com/atoauth/atoauth/jwk"
 )
 
@@ -108,6 +109,21 @@ type Config struct {
 
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
+
+	// NonceStore shares the DPoP nonces of authorization servers and PDSs
+	// with the other instances of the app (see dpop.NonceStore), so that
+	// a fleet pays one use_dpop_nonce round trip per server where each
+	// instance would pay its own. Default: Store, when it implements
+	// dpop.NonceStore, as the sqlite and postgres stores do — nothing to
+	// configure; otherwise (MemoryStore) nonces stay in this process. Set
+	// it to LocalNonces to keep them in this process whatever Store is.
+	NonceStore dpop.NonceStore
+
+	// Events, when set, are told when a session is created, updated or
+	// deleted: once per change across the processes that share Store,
+	// synchronously after the change is stored and the refresh lock
+	// released (see SessionEvents).
+	Events SessionEvents
 }
 
 // ClientMetadata is the client metadata document (RFC 7591 §2 and the

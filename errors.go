@@ -16,6 +16,12 @@ var (
 	// *ConfigError names the field and the rule.
 	ErrInvalidConfig = errors.New("atoauth: invalid client configuration")
 
+	// ErrInvalidStartOptions reports StartOptions that cannot be sent to
+	// an authorization server (a prompt, display, ui_locales, login_hint
+	// or redirect URI it would refuse, an app state too large): Start
+	// refuses them before anything is resolved or sent.
+	ErrInvalidStartOptions = errors.New("atoauth: invalid StartOptions")
+
 	// ErrInvalidState reports a callback whose state is unknown, expired
 	// or already used (atproto OAuth spec, "Authorization Request"), or
 	// that does not belong to the browser that started the login.

@@ -27,11 +27,12 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		refresh   = "REFRESHTOKENSECRET"
 		state     = "STATESECRET0123456789"
 		verifier  = "PKCEVERIFIERSECRET"
+		appState  = "/APPSTATERETURNPATH"
 	)
 	now := time.Now()
 	sd := atoauth.SessionData{ID: sessionID, DID: "did:plc:ewvi7nxzyoun6zhxrhs64oiz", Handle: "alice.test", PDS: "https://pds.example.com",
 		Issuer: "https://pds.example.com", Scope: "atproto", AccessToken: access, RefreshToken: refresh, ExpiresAt: now, DPoPKey: key, CreatedAt: now, UpdatedAt: now}
-	ar := atoauth.AuthRequest{State: state, Issuer: "https://pds.example.com", PKCEVerifier: verifier, DPoPKey: key, CreatedAt: now, ExpiresAt: now}
+	ar := atoauth.AuthRequest{State: state, Issuer: "https://pds.example.com", PKCEVerifier: verifier, DPoPKey: key, AppState: appState, CreatedAt: now, ExpiresAt: now}
 	private, err := key.MarshalPrivate()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}{&d.D}); err != nil || d.D == "" {
 		t.Fatalf("private key member: %v", err)
 	}
-	secrets := []string{sessionID, access, refresh, state, verifier, d.D}
+	secrets := []string{sessionID, access, refresh, state, verifier, appState, d.D}
 
 	type holder struct {
 		S  atoauth.SessionData

@@ -103,6 +103,8 @@ func (c *Client) Sessions(ctx context.Context, did syntax.DID) ([]SessionInfo, e
 // revocation fails; the returned error then says so. A session another
 // client created is left alone (*OtherClientError): this client could not
 // revoke its tokens. Store().DeleteSession forgets it without revoking.
+// With Config.Events, the deletion is reported (Deleted, DeleteSignedOut)
+// before Logout returns, unless another process deleted it first.
 func (c *Client) Logout(ctx context.Context, id string) error {
 	d, err := c.store.GetSession(ctx, id)
 	if errors.Is(err, ErrStoreNotFound) {
@@ -124,10 +126,15 @@ func (c *Client) Logout(ctx context.Context, id string) error {
 			revokeErr = fmt.Errorf("atoauth: revoking the session's tokens: %w", err)
 		}
 	}
-	if err := c.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, ErrStoreNotFound) {
+	var ev events
+	switch err := c.store.DeleteSession(ctx, id); {
+	case err == nil:
+		ev.deleted(d, DeleteSignedOut, nil)
+	case !errors.Is(err, ErrStoreNotFound):
 		return errors.Join(revokeErr, fmt.Errorf("atoauth: deleting session: %w", err))
 	}
 	c.log.InfoContext(ctx, "atoauth: signed out", "did", d.DID, "session", shortID(id))
+	c.deliver(ctx, &ev)
 	return revokeErr
 }
 
@@ -272,7 +279,7 @@ func (s *Session) usable(ctx context.Context) (*SessionData, error) {
 // every caller has given up.
 func (s *Session) refresh(ctx context.Context, observed string) (*SessionData, error) {
 	ch := s.c.refreshes.DoChan(s.id, func() (any, error) {
-		return s.c.refreshSession(s.id, observed)
+		return s.c.refreshSession(ctx, s.id, observed)
 	})
 	select {
 	case r := <-ch:
@@ -311,8 +318,28 @@ const (
 // with the cause wrapped. A temporary failure — the store, the network, a
 // timeout, HTTP 5xx or 429, a DPoP nonce or proof the server wants again,
 // an identity lookup that did not answer — keeps the session untouched.
-func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+//
+// ctx gives only its values (to the session events): the refresh runs to
+// its end whatever becomes of the callers. The events of the refresh are
+// delivered once the lock is released.
+func (c *Client) refreshSession(ctx context.Context, id, observed string) (*SessionData, error) {
+	var ev events
+	d, err := c.refreshUnderLock(ctx, id, observed, &ev)
+	if len(ev.list) > 0 {
+		// The refresh is done but for the app's callbacks: a refresh
+		// asked for from now on — by a callback's own requests among
+		// others — starts afresh (and finds the new tokens) rather than
+		// wait for this one, which waits for the callback.
+		c.refreshes.Forget(id)
+	}
+	c.deliver(ctx, &ev)
+	return d, err
+}
+
+// refreshUnderLock is refreshSession with the store's lock held, adding
+// its session events to ev.
+func (c *Client) refreshUnderLock(ctx context.Context, id, observed string, ev *events) (*SessionData, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	temporary := func(err error) (*SessionData, error) {
 		return nil, &RefreshError{SessionID: id, Temporary: true, Err: err}
@@ -335,7 +362,7 @@ func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 		return cur, nil // refreshed by someone else meanwhile
 	}
 	dead := func(err error) (*SessionData, error) {
-		return nil, c.endSession(ctx, cur, err)
+		return nil, c.endSession(ctx, cur, err, ev)
 	}
 	if cur.RefreshToken == "" {
 		return dead(errors.New("the session has no refresh token"))
@@ -396,6 +423,7 @@ func (c *Client) refreshSession(id, observed string) (*SessionData, error) {
 		c.revokeQuietly(ctx, next, tok)
 		return dead(fmt.Errorf("saving the refreshed session failed (its new tokens were revoked): %w", err))
 	}
+	ev.updated(cur, next, UpdateRefresh)
 	c.log.DebugContext(ctx, "atoauth: session refreshed", "did", next.DID, "session", shortID(id))
 	return next, nil
 }
@@ -425,8 +453,12 @@ func definitiveOAuthError(oe *OAuthError) bool {
 // endSession deletes a session that can no longer be used and returns the
 // definitive *RefreshError that says why. The deletion is best effort: a
 // store that fails here has the session end at its next refresh instead.
-func (c *Client) endSession(ctx context.Context, d *SessionData, cause error) error {
-	if err := c.store.DeleteSession(ctx, d.ID); err != nil && !errors.Is(err, ErrStoreNotFound) {
+// A deletion it made is added to ev, to be reported.
+func (c *Client) endSession(ctx context.Context, d *SessionData, cause error, ev *events) error {
+	switch err := c.store.DeleteSession(ctx, d.ID); {
+	case err == nil:
+		ev.deleted(d, deleteCause(cause), cause)
+	case !errors.Is(err, ErrStoreNotFound):
 		c.log.WarnContext(ctx, "atoauth: could not delete an ended session", "session", shortID(d.ID), "err", err)
 	}
 	c.log.InfoContext(ctx, "atoauth: session ended", "did", d.DID, "session", shortID(d.ID), "cause", cause)
@@ -440,7 +472,7 @@ func (c *Client) ensureNonce(ctx context.Context, d *SessionData, as *discovery.
 	if err != nil || as.RevocationEndpoint == "" {
 		return
 	}
-	if c.nonces.Fresh(dpop.Origin(u), time.Minute) {
+	if c.nonces.FreshContext(ctx, dpop.Origin(u), time.Minute) {
 		return
 	}
 	c.probeNonce(ctx, d, as)
@@ -479,7 +511,7 @@ func (c *Client) probeNonce(ctx context.Context, d *SessionData, as *discovery.A
 		return
 	}
 	if n := resp.Header.Get("DPoP-Nonce"); n != "" {
-		c.nonces.Set(origin, n)
+		c.nonces.SetContext(ctx, origin, n)
 	}
 	drain(resp.Body)
 }
@@ -558,7 +590,10 @@ func (c *Client) rejected(ctx context.Context, d *SessionData) error {
 	if err == nil && cur.AccessToken != d.AccessToken {
 		return &RefreshError{SessionID: d.ID, Temporary: true, Err: fmt.Errorf("%s; the session has newer tokens since: try again", cause)}
 	}
-	return c.endSession(context.WithoutCancel(ctx), d, cause)
+	var ev events
+	err = c.endSession(context.WithoutCancel(ctx), d, cause, &ev)
+	c.deliver(ctx, &ev)
+	return err
 }
 
 func (t *sessionTransport) send(req *http.Request, d *SessionData, first bool) (*http.Response, error) {

@@ -19,17 +19,29 @@ func (s *Session) Can(reqs ...scope.Requirement) bool {
 	return scope.ParseGranted(s.Scope()).AllowsAll(reqs...)
 }
 
-// StepUp starts a new login for the session's account (login_hint is its
-// DID) that asks for the permissions granted so far plus extra (a scope
-// string such as "repo:app.bsky.actor.profile?action=update"). Every
-// extra permission must be declared in the client metadata scope, like
-// any StartOptions.Scope; granted permissions the metadata does not
-// declare are not asked for again. opts may set Prompt and RedirectURI;
-// its Scope is ignored.
+// StepUp starts a new login for the session's account (started from its
+// DID, so login_hint is its verified handle, or its DID) that asks for
+// the permissions granted so far plus extra (a scope string such as
+// "repo:app.bsky.actor.profile?action=update"). Every extra permission
+// must be declared in the client metadata scope, like any
+// StartOptions.Scope; granted permissions the metadata does not declare
+// are not asked for again. opts may set every StartOptions field but
+// Scope, which is ignored: Prompt, RedirectURI, Display, UILocales,
+// AppState, and LoginHint (which must name the session's account).
 //
-// Complete the login with Callback and CallbackOptions.Replace set to
-// this session's id: the new session then replaces this one (same id, old
-// tokens revoked) — and only if it is for the same account.
+// Complete the login with Callback (or CallbackWithAppState) and
+// CallbackOptions.Replace set to this session's id: the new session then
+// replaces this one (same id, old tokens revoked) — and only if it is for
+// the same account. It is reported as an update (SessionEvents.Updated,
+// UpdateStepUp), not as a new session: the id stays.
+//
+// A loopback client (LoopbackConfig) declares its scope in its client_id,
+// so it cannot ask for more than it was made with: to step up, make the
+// loopback client of the larger scope (the granted permissions plus
+// extra), Start its login for the session's DID asking for that scope,
+// and call its Callback with Replace set to this session's id. A loopback
+// client may replace the session of another loopback client (see
+// CallbackOptions.Replace); the session then belongs to the new client.
 func (s *Session) StepUp(ctx context.Context, extra string, opts *StartOptions) (*Authorization, error) {
 	if _, err := scope.Parse(extra); err != nil {
 		return nil, fmt.Errorf("atoauth: step-up: %w", err)
@@ -64,8 +76,8 @@ func (c *Client) replaceable(ctx context.Context, id string, data *SessionData) 
 	if err != nil {
 		return nil, fmt.Errorf("atoauth: loading the session to replace: %w", err)
 	}
-	if err := c.checkClient(old); err != nil {
-		return nil, fmt.Errorf("%w (the new tokens were revoked)", err)
+	if !c.owns(old) && !c.loopbackSibling(old) {
+		return nil, fmt.Errorf("%w (the new tokens were revoked)", c.checkClient(old))
 	}
 	if old.DID != data.DID {
 		return nil, fmt.Errorf("%w: the step-up login signed in %s, the session to replace is %s (the new tokens were revoked)", ErrIdentityMismatch, data.DID, old.DID)

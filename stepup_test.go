@@ -54,10 +54,10 @@ func TestCanAndStepUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The step-up login names the account by its DID and asks for what
-	// was granted plus the extra permission.
+	// The step-up login names the account (by its verified handle) and
+	// asks for what was granted plus the extra permission.
 	pending, err := e.store.ConsumeAuthRequest(ctx, auth.State)
-	if err != nil || pending.LoginHint != e.alice.String() || pending.Scope != posting+" "+profile {
+	if err != nil || pending.ExpectedDID != e.alice || pending.LoginHint != "alice.test" || pending.Scope != posting+" "+profile {
 		t.Fatalf("step-up request: hint %q scope %q (%v)", pending.LoginHint, pending.Scope, err)
 	}
 	if err := e.store.SaveAuthRequest(ctx, pending); err != nil {

@@ -47,8 +47,8 @@ type Store interface {
 
 // AuthRequest is a pending login, kept between Client.Start and
 // Client.Callback under its State. It holds secrets (the state, the PKCE
-// verifier and the DPoP key), which no printing path shows (see
-// SessionData).
+// verifier and the DPoP key) and the app's own AppState, which no printing
+// path shows (see SessionData).
 type AuthRequest struct {
 	State        string
 	Issuer       string     // authorization server the PAR went to
@@ -60,8 +60,13 @@ type AuthRequest struct {
 	PKCEVerifier string     // RFC 7636 code_verifier
 	DPoPKey      *jwk.Key   // the session's DPoP key, used from PAR onward
 	ClientKeyID  string     // kid of the client assertion key, "" for public clients
-	CreatedAt    time.Time
-	ExpiresAt    time.Time
+	// AppState is StartOptions.AppState, opaque to atoauth and never sent
+	// to a server, returned by Client.CallbackWithAppState. Stores that
+	// seal secrets seal it too: it may hold a return path or other data
+	// of the person's.
+	AppState  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // String describes the request without its secrets. It has a value

@@ -23,6 +23,7 @@ const (
 	requestURIPfx   = "urn:ietf:params:oauth:request_uri:"
 	approvalHeader  = "Atoauthtest-Approval"
 	validPrompts    = "login consent select_account create none"
+	validDisplays   = "page popup touch wap"
 	pkceUnreserved  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 	challengeLength = 43 // base64url of a SHA-256 digest
 )
@@ -246,6 +247,13 @@ func (n *Network) pushAuthorizationRequest(r *http.Request) (*parRequest, *oauth
 	if p := form.Get("prompt"); p != "" && !slices.Contains(strings.Fields(validPrompts), p) {
 		return nil, oauthErr("invalid_request", "unsupported prompt %q", p)
 	}
+	// As the reference server's request schema (@atproto/oauth-types).
+	if d := form.Get("display"); d != "" && !slices.Contains(strings.Fields(validDisplays), d) {
+		return nil, oauthErr("invalid_request", "unsupported display %q", d)
+	}
+	if l := form.Get("ui_locales"); l != "" && !uiLocalesPattern.MatchString(l) {
+		return nil, oauthErr("invalid_request", "invalid ui_locales %q", l)
+	}
 	if jkt := form.Get("dpop_jkt"); jkt != "" && jkt != proof.jkt {
 		return nil, oauthErr("invalid_request", "dpop_jkt does not match the DPoP proof key")
 	}
@@ -275,6 +283,7 @@ func (n *Network) pushAuthorizationRequest(r *http.Request) (*parRequest, *oauth
 		expires:     n.now().Add(parLifetime),
 	}
 	n.pars[par.requestURI] = par
+	n.pushed.addLocked(par.requestURI, form)
 	n.counters.PAR++
 	return par, nil
 }

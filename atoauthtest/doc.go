@@ -69,8 +69,11 @@
 // By default the nonce rotates on every response of the origin (every
 // response carries a DPoP-Nonce header) and a proof is accepted with one of
 // the 256 latest nonces issued within the last 3 minutes (never one that
-// was not issued); [Tamper.NoNonceRotation] freezes it. The
-// browser-facing authorization endpoint neither rotates nor sends nonces.
+// was not issued); [Tamper.NoNonceRotation] freezes it, and
+// [Tamper.NonceWindow] rotates it by time as the reference server does
+// (the same nonce on every response for a minute, each accepted for 2 to 3
+// minutes after it is first sent). The browser-facing authorization
+// endpoint neither rotates nor sends nonces.
 // As on the reference server, a refresh token is marked used before the DPoP
 // proof of the refresh request is checked: a refresh sent with a stale nonce
 // burns the refresh token, and the retry is answered "refresh token

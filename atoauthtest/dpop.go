@@ -38,6 +38,7 @@ type dpopVerifier struct {
 	issued map[string]time.Time // recently issued nonces → when
 	order  []string             // issued nonces, oldest first (at most nonceKeep)
 	jtis   map[string]time.Time
+	window windowNonce // the current nonce under Tamper.NonceWindow
 }
 
 const (

@@ -76,6 +76,7 @@ type Network struct {
 	mu       sync.Mutex
 	tamper   Tamper
 	counters Counters
+	pushed   pushedLog // accepted PAR requests (PushedRequests)
 
 	accounts map[syntax.DID]*account
 	handles  map[syntax.Handle]syntax.DID
@@ -315,8 +316,8 @@ func (n *Network) lookupIdentifier(id string) (*account, bool) {
 
 // wrap installs the behaviour shared by every response of a server: the
 // Date header from the fake clock, the origin's DPoP-Nonce header (rotated
-// per response unless Tamper.NoNonceRotation), CORS headers and the
-// request counters.
+// per response unless Tamper.NoNonceRotation or Tamper.NonceWindow), CORS
+// headers and the request counters.
 func (n *Network) wrap(name string, v *dpopVerifier, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := n.currentTamper()
@@ -333,7 +334,7 @@ func (n *Network) wrap(name string, v *dpopVerifier, h http.Handler) http.Handle
 			hdr.Set("Access-Control-Allow-Origin", "*")
 			hdr.Set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
 			if v != nil && !t.OmitDPoPNonce {
-				hdr.Set("DPoP-Nonce", v.issue(!t.NoNonceRotation))
+				hdr.Set("DPoP-Nonce", v.issueFor(t))
 			}
 		}
 		if r.Method == http.MethodOptions && !browser {

@@ -72,6 +72,13 @@ type Tamper struct {
 	// NoNonceRotation freezes both DPoP nonces (they are still required).
 	// By default each origin's nonce rotates on every response.
 	NoNonceRotation bool
+	// NonceWindow, when positive, rotates each origin's nonce by time, as
+	// the reference server (@atproto/oauth-provider) does every 60 s: all
+	// responses in window k (of the network's clock, counted from the Unix
+	// epoch) carry the nonce of window k+1, which is accepted until window
+	// k+2 ends, so 2 to 3 windows after it is first sent. NoNonceRotation
+	// takes precedence. See [ReferenceNonceWindow].
+	NonceWindow time.Duration
 	// OmitDPoPNonce removes the DPoP-Nonce header from every response of the
 	// authorization server and the PDS (nonces are still checked).
 	OmitDPoPNonce bool

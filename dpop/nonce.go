@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -19,19 +20,38 @@ const maxOrigins = 1024
 // The zero value is an empty cache ready to use. A NonceCache is safe for
 // concurrent use by multiple goroutines and must not be copied after first
 // use. Share one between Transports (for example all sessions of a client)
-// to let them share nonces.
+// to let them share nonces; give it a Store to share them with other
+// processes too.
 type NonceCache struct {
 	// Clock dates the nonces stored, for [NonceCache.Fresh]; nil means
 	// time.Now. Set it before first use.
 	Clock func() time.Time
 
+	// Store, when set, shares nonces with the other processes of a fleet:
+	// [NonceCache.GetContext], [NonceCache.SetContext],
+	// [NonceCache.FreshContext] and [Transport] (after each request) read
+	// and write it as [NonceStore] describes. Get, Set and Fresh never
+	// touch it. Set it before first use.
+	Store NonceStore
+	// OnStoreError, when set, is called with each error of Store, which
+	// never fails a request: the cache goes on with what it holds. The
+	// error names the origin, never a nonce. Set it before first use.
+	OnStoreError func(ctx context.Context, err error)
+
 	mu     sync.RWMutex
 	nonces map[string]storedNonce
+	reads  map[string]chan struct{} // Store reads in flight, by origin
 }
 
 type storedNonce struct {
 	nonce string
 	at    time.Time
+	// With a Store: the nonce the store was last seen to hold (read from
+	// it or written to it), when that nonce was received, and when the
+	// store was last read for this origin.
+	shared   string
+	sharedAt time.Time
+	checked  time.Time
 }
 
 // Get returns the latest nonce stored for origin, or "".
@@ -78,6 +98,14 @@ func (c *NonceCache) Set(origin, nonce string) {
 	at := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e := c.nonces[origin]
+	e.nonce, e.at = nonce, at
+	c.putLocked(origin, e)
+}
+
+// putLocked stores e for origin, evicting an arbitrary origin when the
+// cache is full; c.mu must be held.
+func (c *NonceCache) putLocked(origin string, e storedNonce) {
 	if c.nonces == nil {
 		c.nonces = make(map[string]storedNonce)
 	}
@@ -87,7 +115,7 @@ func (c *NonceCache) Set(origin, nonce string) {
 			break
 		}
 	}
-	c.nonces[origin] = storedNonce{nonce: nonce, at: at}
+	c.nonces[origin] = e
 }
 
 // validNonce reports whether s is 1*NQCHAR of at most MaxNonceLen bytes

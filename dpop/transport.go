@@ -40,7 +40,8 @@ const (
 //     the request body;
 //   - sets the DPoP header (replacing any) to a fresh proof for the
 //     request's method and URL (see [NewProof]), signed with Key, carrying
-//     the nonce cached for the request's [Origin] if any;
+//     the nonce cached for the request's [Origin] if any (from
+//     [NonceCache.GetContext], which may read the cache's [NonceStore]);
 //   - adds the "ath" claim if, and only if, the request carries
 //     "Authorization: DPoP <access token>" (RFC 9449 §7.1): that is how a
 //     resource-server (PDS) request is recognised. Requests without it,
@@ -48,7 +49,9 @@ const (
 //     servers reject;
 //   - stores the DPoP-Nonce header of every response, whatever its status,
 //     as the origin's latest nonce (RFC 9449 §8, §9); invalid nonces are
-//     ignored (see [NonceCache.Set]);
+//     ignored (see [NonceCache.Set]). After the request (and its retry, if
+//     any) it offers the latest nonce to the cache's [NonceStore], which
+//     is written as the NonceStore write policy says;
 //   - on a nonce challenge (see [IsNonceChallenge]: 400 with JSON error
 //     "use_dpop_nonce", or 401 with WWW-Authenticate: DPoP
 //     error="use_dpop_nonce"), if a nonce other than the one just used is
@@ -146,6 +149,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if !c.shouldRetry(resp, sent) {
+		c.nonces.share(req.Context(), c.origin, c.challenged)
 		return resp, nil
 	}
 	body, err = c.replayBody()
@@ -154,6 +158,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("dpop: replaying request body for retry: %w", err)
 	}
 	resp, _, err = c.send(body)
+	c.nonces.share(req.Context(), c.origin, c.challenged)
 	return resp, err
 }
 
@@ -200,6 +205,7 @@ type call struct {
 	hasATH              bool
 	getBody             func() (io.ReadCloser, error)
 	contentLength       int64
+	challenged          bool // the first attempt met a nonce challenge
 }
 
 // sentProof records what a proof used.
@@ -211,7 +217,8 @@ type sentProof struct {
 
 // send sends one attempt with a fresh proof and records the response nonce.
 func (c *call) send(body io.ReadCloser) (*http.Response, sentProof, error) {
-	s := sentProof{now: c.t.now(), nonce: c.nonces.Get(c.origin)}
+	nonce := c.nonces.GetContext(c.req.Context(), c.origin) // before the clock: it may read a store
+	s := sentProof{now: c.t.now(), nonce: nonce}
 	s.iat = s.now.Add(c.t.offset(c.origin))
 	var ath []byte
 	if c.hasATH {
@@ -319,6 +326,7 @@ func (c *call) shouldRetry(resp *http.Response, s sentProof) bool {
 	}
 	switch {
 	case nonceChallenge:
+		c.challenged = true
 		n := c.nonces.Get(c.origin)
 		return n != "" && n != s.nonce
 	case invalidProof:

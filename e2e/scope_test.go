@@ -89,7 +89,7 @@ func TestLeastPrivilegeThenStepUp(t *testing.T) {
 	}
 	t.Logf("the PDS answered: %v", xe)
 
-	// Step up: a new login for the same account (login_hint = its DID)
+	// Step up: a new login for the same account (login_hint = its handle)
 	// asking for the profile permission too; the new session replaces
 	// the old one.
 	auth, err = s.StepUp(ctx, profile.String(), &atoauth.StartOptions{RedirectURI: h.redirectURI})

@@ -20,8 +20,9 @@
 //
 // Session IDs are credentials (they are the app's cookies), so rows are
 // keyed by the SHA-256 of the ID. With Options.Keys, tokens, PKCE
-// verifiers, DPoP private keys and the session IDs themselves are sealed
-// with AES-256-GCM (see package storecrypt).
+// verifiers, DPoP private keys, the apps' login state
+// (StartOptions.AppState) and the session IDs themselves are sealed with
+// AES-256-GCM (see package storecrypt).
 package postgres
 
 import (
@@ -53,8 +54,8 @@ var ErrNewerSchema = errors.New("postgres: the database schema is newer than thi
 
 // Options configures a Store. The zero value is ready to use.
 type Options struct {
-	// Keys seal tokens, PKCE verifiers, DPoP private keys and session IDs
-	// at rest: the first key seals, every key opens what it sealed.
+	// Keys seal tokens, PKCE verifiers, DPoP private keys, app states and
+	// session IDs at rest: the first key seals, every key opens what it sealed.
 	// Without keys the secrets are stored in the clear. Rows written
 	// before keys were configured stay readable.
 	Keys []storecrypt.Key
@@ -217,13 +218,13 @@ func blob(b []byte) []byte {
 }
 
 const authRequestColumns = `state, issuer, pds, expected_did, login_hint, redirect_uri, scope,
-	key_id, pkce_verifier, dpop_key, client_key_id, created_at, expires_at`
+	key_id, pkce_verifier, dpop_key, client_key_id, created_at, expires_at, app_state`
 
 func scanAuthRequest(row pgx.Row) (*sqlstore.AuthRequestRow, error) {
 	var r sqlstore.AuthRequestRow
 	var created, expires *time.Time
 	if err := row.Scan(&r.State, &r.Issuer, &r.PDS, &r.ExpectedDID, &r.LoginHint, &r.RedirectURI, &r.Scope,
-		&r.KeyID, &r.PKCEVerifier, &r.DPoPKey, &r.ClientKeyID, &created, &expires); err != nil {
+		&r.KeyID, &r.PKCEVerifier, &r.DPoPKey, &r.ClientKeyID, &created, &expires, &r.AppState); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.ExpiresAt = fromTstz(created), fromTstz(expires)
@@ -239,14 +240,15 @@ func (s *Store) SaveAuthRequest(ctx context.Context, req *atoauth.AuthRequest) e
 	}
 	s.maybePurge(ctx)
 	_, err = s.pool.Exec(ctx, `INSERT INTO atoauth_auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (state) DO UPDATE SET
 			issuer = EXCLUDED.issuer, pds = EXCLUDED.pds, expected_did = EXCLUDED.expected_did,
 			login_hint = EXCLUDED.login_hint, redirect_uri = EXCLUDED.redirect_uri, scope = EXCLUDED.scope,
 			key_id = EXCLUDED.key_id, pkce_verifier = EXCLUDED.pkce_verifier, dpop_key = EXCLUDED.dpop_key,
-			client_key_id = EXCLUDED.client_key_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+			client_key_id = EXCLUDED.client_key_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+			app_state = EXCLUDED.app_state`,
 		r.State, r.Issuer, r.PDS, r.ExpectedDID, r.LoginHint, r.RedirectURI, r.Scope,
-		r.KeyID, blob(r.PKCEVerifier), blob(r.DPoPKey), r.ClientKeyID, tstz(r.CreatedAt), tstz(r.ExpiresAt))
+		r.KeyID, blob(r.PKCEVerifier), blob(r.DPoPKey), r.ClientKeyID, tstz(r.CreatedAt), tstz(r.ExpiresAt), blob(r.AppState))
 	if err != nil {
 		return fmt.Errorf("postgres: saving a pending login: %w", err)
 	}
@@ -430,10 +432,10 @@ func (s *Store) maybePurge(ctx context.Context) {
 	_, _ = s.PurgeExpired(ctx) // best effort; the next save tries again in a minute
 }
 
-// PurgeExpired deletes expired pending logins and lock rows whose lease
-// has passed, and returns how many rows it deleted. SaveAuthRequest calls
-// it at most once a minute per Store; call it yourself to purge on a
-// schedule.
+// PurgeExpired deletes expired pending logins, lock rows whose lease
+// has passed and DPoP nonces last stored over an hour ago, and returns how
+// many rows it deleted. SaveAuthRequest calls it at most once a minute
+// per Store; call it yourself to purge on a schedule.
 func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 	a, err := s.pool.Exec(ctx, `DELETE FROM atoauth_auth_requests WHERE expires_at IS NULL OR expires_at <= $1`, s.now())
 	if err != nil {
@@ -443,7 +445,11 @@ func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 	if err != nil {
 		return int(a.RowsAffected()), fmt.Errorf("postgres: purging expired rows: %w", err)
 	}
-	return int(a.RowsAffected() + l.RowsAffected()), nil
+	n, err := s.pool.Exec(ctx, `DELETE FROM atoauth_dpop_nonces WHERE updated_at <= $1`, s.now().Add(-nonceRetention))
+	if err != nil {
+		return int(a.RowsAffected() + l.RowsAffected()), fmt.Errorf("postgres: purging expired rows: %w", err)
+	}
+	return int(a.RowsAffected() + l.RowsAffected() + n.RowsAffected()), nil
 }
 
 // Rekey re-seals every session and pending login that is not sealed
@@ -504,9 +510,10 @@ func (s *Store) Rekey(ctx context.Context) (int, error) {
 		if !changed {
 			continue
 		}
-		tag, err := s.pool.Exec(ctx, `UPDATE atoauth_auth_requests SET key_id = $1, pkce_verifier = $2, dpop_key = $3
-			WHERE state = $4 AND key_id = $5 AND pkce_verifier = $6 AND dpop_key = $7`,
-			nr.KeyID, blob(nr.PKCEVerifier), blob(nr.DPoPKey), old.State, old.KeyID, blob(old.PKCEVerifier), blob(old.DPoPKey))
+		tag, err := s.pool.Exec(ctx, `UPDATE atoauth_auth_requests SET key_id = $1, pkce_verifier = $2, dpop_key = $3, app_state = $4
+			WHERE state = $5 AND key_id = $6 AND pkce_verifier = $7 AND dpop_key = $8 AND app_state = $9`,
+			nr.KeyID, blob(nr.PKCEVerifier), blob(nr.DPoPKey), blob(nr.AppState),
+			old.State, old.KeyID, blob(old.PKCEVerifier), blob(old.DPoPKey), blob(old.AppState))
 		if err != nil {
 			return n, fmt.Errorf("postgres: rekey: %w", err)
 		}

@@ -113,3 +113,19 @@ func ExamplePostingApp() {
 	//   - Call any method on the service did:web:api.bsky.chat#bsky_chat, through your server.
 	//   - Create, change and delete your chat settings.
 }
+
+func ExampleCover() {
+	// What a profile write (putRecord) and an avatar upload need, as one
+	// scope string to ask for in a step-up.
+	set := scope.Cover(
+		scope.NeedRepo("app.bsky.actor.profile", scope.ActionUpdate),
+		scope.NeedRepo("app.bsky.actor.profile", scope.ActionCreate),
+		scope.NeedBlob("image/png"),
+		scope.NeedBlob("image/jpeg"),
+	)
+	fmt.Println(set)
+	fmt.Println(set.AllowsAll(scope.NeedRepo("app.bsky.actor.profile", scope.ActionCreate), scope.NeedBlob("image/jpeg")))
+	// Output:
+	// blob?accept=image/jpeg&accept=image/png repo:app.bsky.actor.profile?action=create&action=update
+	// true
+}

@@ -183,3 +183,35 @@ func TestBlobAcceptRestrictedNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCover(t *testing.T) {
+	aud := "did:web:api.bsky.app#bsky_appview"
+	tests := []struct {
+		reqs []scope.Requirement
+		want string
+	}{
+		{nil, ""},
+		{[]scope.Requirement{scope.NeedRepo("app.bsky.feed.post", "create"), scope.NeedRepo("app.bsky.feed.post", "create")}, "repo:app.bsky.feed.post?action=create"},
+		{[]scope.Requirement{scope.NeedRepo("a.b.c", "delete"), scope.NeedRepo("d.e.f", "create")}, "repo:a.b.c?action=delete repo:d.e.f?action=create"},
+		{[]scope.Requirement{scope.NeedBlob("video/mp4")}, "blob:video/mp4"},
+		{[]scope.Requirement{scope.NeedRPC("app.bsky.actor.getProfile", aud), scope.NeedRPC("app.bsky.feed.getTimeline", aud), scope.NeedRPC("x.y.z", "")},
+			"rpc:x.y.z?aud=* rpc?lxm=app.bsky.actor.getProfile&lxm=app.bsky.feed.getTimeline&aud=did:web:api.bsky.app%23bsky_appview"},
+		{[]scope.Requirement{scope.NeedAccount("email", "read"), scope.NeedAccount("email", "read"), scope.NeedIdentity("handle")}, "account:email identity:handle"},
+	}
+	for _, tt := range tests {
+		set := scope.Cover(tt.reqs...)
+		if got := set.String(); got != tt.want {
+			t.Errorf("Cover(%v) = %q, want %q", tt.reqs, got, tt.want)
+		}
+		if err := set.Validate(); err != nil {
+			t.Errorf("Cover(%v) is invalid: %v", tt.reqs, err)
+		}
+		// It grants each requirement, read back from its string form.
+		back := scope.ParseGranted(set.String())
+		for _, r := range tt.reqs {
+			if !back.Allows(r) {
+				t.Errorf("Cover(%v) = %q does not allow %s", tt.reqs, set, r)
+			}
+		}
+	}
+}

@@ -258,3 +258,65 @@ func (p AccountPermission) accountActions() []string {
 	}
 	return p.Actions
 }
+
+// Cover returns the smallest set of permissions that grants every one of
+// reqs and nothing of another kind: repo requirements on one collection
+// become one permission listing their actions
+// (repo:app.bsky.actor.profile?action=create&action=update), blob
+// requirements one blob permission listing their types, rpc requirements
+// at one service one permission listing their methods; account and
+// identity requirements stay one permission each. It is what to ask for in
+// a step-up when a call lacks reqs. Cover() is empty.
+func Cover(reqs ...Requirement) Set {
+	var out Set
+	repo := map[string]int{} // collection -> index in out
+	rpc := map[string]int{}  // aud -> index in out
+	blob := -1
+	for _, r := range reqs {
+		switch r.Resource {
+		case "repo":
+			if i, ok := repo[r.Collection]; ok {
+				p := out[i].(RepoPermission)
+				if !slices.Contains(p.Actions, r.Action) {
+					p.Actions = append(p.Actions, r.Action)
+				}
+				out[i] = p
+				continue
+			}
+			repo[r.Collection] = len(out)
+			out = append(out, Repo(r.Collection, r.Action))
+		case "blob":
+			if blob >= 0 {
+				p := out[blob].(BlobPermission)
+				p.Accept = append(p.Accept, r.MIME)
+				out[blob] = p
+				continue
+			}
+			blob = len(out)
+			out = append(out, Blob(r.MIME))
+		case "rpc":
+			aud := r.rpcAud()
+			if i, ok := rpc[aud]; ok {
+				p := out[i].(RPCPermission)
+				if !slices.Contains(p.LXMs, r.LXM) {
+					p.LXMs = append(p.LXMs, r.LXM)
+				}
+				out[i] = p
+				continue
+			}
+			rpc[aud] = len(out)
+			out = append(out, RPC(r.LXM, aud))
+		case "account":
+			p := Account(r.Attr, r.Action)
+			if !slices.ContainsFunc(out, func(q Permission) bool { return q.String() == p.String() }) {
+				out = append(out, p)
+			}
+		case "identity":
+			p := Identity(r.Attr)
+			if !slices.ContainsFunc(out, func(q Permission) bool { return q.String() == p.String() }) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

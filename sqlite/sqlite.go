@@ -15,9 +15,9 @@
 //
 // The file is created with mode 0600. Session IDs are credentials (they
 // are the app's cookies), so rows are keyed by the SHA-256 of the ID.
-// With Options.Keys, tokens, PKCE verifiers, DPoP private keys and the
-// session IDs themselves are sealed with AES-256-GCM (see package
-// storecrypt).
+// With Options.Keys, tokens, PKCE verifiers, DPoP private keys, the apps'
+// login state (StartOptions.AppState) and the session IDs themselves are
+// sealed with AES-256-GCM (see package storecrypt).
 package sqlite
 
 import (
@@ -50,8 +50,8 @@ var ErrNewerSchema = errors.New("sqlite: the database schema is newer than this 
 
 // Options configures a Store. The zero value is ready to use.
 type Options struct {
-	// Keys seal tokens, PKCE verifiers, DPoP private keys and session IDs
-	// at rest: the first key seals, every key opens what it sealed.
+	// Keys seal tokens, PKCE verifiers, DPoP private keys, app states and
+	// session IDs at rest: the first key seals, every key opens what it sealed.
 	// Without keys the secrets are stored in the clear (the file is still
 	// mode 0600). Rows written before keys were configured stay readable.
 	Keys []storecrypt.Key
@@ -344,13 +344,13 @@ func blob(b []byte) []byte {
 }
 
 const authRequestColumns = `state, issuer, pds, expected_did, login_hint, redirect_uri, scope,
-	key_id, pkce_verifier, dpop_key, client_key_id, created_at, expires_at`
+	key_id, pkce_verifier, dpop_key, client_key_id, created_at, expires_at, app_state`
 
 func scanAuthRequest(row interface{ Scan(...any) error }) (*sqlstore.AuthRequestRow, error) {
 	var r sqlstore.AuthRequestRow
 	var created, expires sql.NullInt64
 	if err := row.Scan(&r.State, &r.Issuer, &r.PDS, &r.ExpectedDID, &r.LoginHint, &r.RedirectURI, &r.Scope,
-		&r.KeyID, &r.PKCEVerifier, &r.DPoPKey, &r.ClientKeyID, &created, &expires); err != nil {
+		&r.KeyID, &r.PKCEVerifier, &r.DPoPKey, &r.ClientKeyID, &created, &expires, &r.AppState); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
@@ -366,9 +366,9 @@ func (s *Store) SaveAuthRequest(ctx context.Context, req *atoauth.AuthRequest) e
 	}
 	s.maybePurge(ctx)
 	_, err = s.exec(ctx, `INSERT OR REPLACE INTO atoauth_auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.State, r.Issuer, r.PDS, r.ExpectedDID, r.LoginHint, r.RedirectURI, r.Scope,
-		r.KeyID, blob(r.PKCEVerifier), blob(r.DPoPKey), r.ClientKeyID, micros(r.CreatedAt), micros(r.ExpiresAt))
+		r.KeyID, blob(r.PKCEVerifier), blob(r.DPoPKey), r.ClientKeyID, micros(r.CreatedAt), micros(r.ExpiresAt), blob(r.AppState))
 	if err != nil {
 		return fmt.Errorf("sqlite: saving a pending login: %w", err)
 	}
@@ -557,15 +557,17 @@ func (s *Store) maybePurge(ctx context.Context) {
 	_, _ = s.PurgeExpired(ctx) // best effort; the next save tries again in a minute
 }
 
-// PurgeExpired deletes expired pending logins and lock rows whose lease
-// has passed, and returns how many rows it deleted. SaveAuthRequest calls
-// it at most once a minute; call it yourself to purge on a schedule.
+// PurgeExpired deletes expired pending logins, lock rows whose lease
+// has passed and DPoP nonces last stored over an hour ago, and returns how
+// many rows it deleted. SaveAuthRequest calls it at most once a minute;
+// call it yourself to purge on a schedule.
 func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 	now := s.now().UnixMicro()
 	var n int64
 	for _, q := range []string{
 		`DELETE FROM atoauth_auth_requests WHERE expires_at IS NULL OR expires_at <= ?`,
 		`DELETE FROM atoauth_locks WHERE expires_at <= ?`,
+		purgeNonces,
 	} {
 		res, err := s.exec(ctx, q, now)
 		if err != nil {
@@ -655,9 +657,10 @@ func (s *Store) Rekey(ctx context.Context) (int, error) {
 		if !changed {
 			continue
 		}
-		res, err := s.exec(ctx, `UPDATE atoauth_auth_requests SET key_id = ?, pkce_verifier = ?, dpop_key = ?
-			WHERE state = ? AND key_id = ? AND pkce_verifier = ? AND dpop_key = ?`,
-			nr.KeyID, blob(nr.PKCEVerifier), blob(nr.DPoPKey), old.State, old.KeyID, blob(old.PKCEVerifier), blob(old.DPoPKey))
+		res, err := s.exec(ctx, `UPDATE atoauth_auth_requests SET key_id = ?, pkce_verifier = ?, dpop_key = ?, app_state = ?
+			WHERE state = ? AND key_id = ? AND pkce_verifier = ? AND dpop_key = ? AND app_state = ?`,
+			nr.KeyID, blob(nr.PKCEVerifier), blob(nr.DPoPKey), blob(nr.AppState),
+			old.State, old.KeyID, blob(old.PKCEVerifier), blob(old.DPoPKey), blob(old.AppState))
 		if err != nil {
 			return n, fmt.Errorf("sqlite: rekey: %w", err)
 		}

@@ -11,6 +11,10 @@
 // handle on the same storage: persistence, locking and consume-once
 // across handles (as across processes), and encryption at rest with key
 // rotation.
+//
+// A store that also implements dpop.NonceStore, to share DPoP nonces
+// between processes, gets the NonceStore checks (and, with a backing,
+// NonceStoreAcrossHandles); others skip them.
 package storetest
 
 import (
@@ -20,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) atoauth.Store, opts ...Option
 	t.Run("LockLeaseExpiry", func(t *testing.T) { testLockLease(t, newStore(t)) })
 	t.Run("LockContext", func(t *testing.T) { testLockContext(t, newStore(t)) })
 	t.Run("LockStaleUnlock", func(t *testing.T) { testLockStaleUnlock(t, newStore(t)) })
+	t.Run("NonceStore", func(t *testing.T) { testNonceStore(t, newStore(t)) })
 	if cfg.backing != nil {
 		nb := cfg.backing
 		t.Run("Persistence", func(t *testing.T) { testPersistence(t, nb(t)) })
@@ -60,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) atoauth.Store, opts ...Option
 		t.Run("EncryptionRoundTrip", func(t *testing.T) { testEncryptionRoundTrip(t, nb(t)) })
 		t.Run("EncryptionKeyRotation", func(t *testing.T) { testKeyRotation(t, nb(t)) })
 		t.Run("SessionFromBeforeClientID", func(t *testing.T) { testSessionWithoutClientID(t, nb(t)) })
+		t.Run("NonceStoreAcrossHandles", func(t *testing.T) { testNonceStoreAcross(t, nb(t)) })
 	}
 }
 
@@ -138,6 +145,7 @@ func testAuthRequestRoundTrip(t *testing.T, s atoauth.Store) {
 		State: "state-1", Issuer: "https://as.example", PDS: "https://pds.example",
 		ExpectedDID: "did:plc:abc", LoginHint: "alice.example", RedirectURI: "http://127.0.0.1:1/cb",
 		Scope: "atproto", PKCEVerifier: "verifier", DPoPKey: key(t), ClientKeyID: "k1",
+		AppState:  "/return?to=here\x00\xff" + strings.Repeat("é", 1000), // opaque bytes, up to atoauth.MaxAppState
 		CreatedAt: now, ExpiresAt: now.Add(time.Minute),
 	}
 	if err := s.SaveAuthRequest(ctx, in); err != nil {
@@ -152,6 +160,16 @@ func testAuthRequestRoundTrip(t *testing.T, s atoauth.Store) {
 		out.PKCEVerifier != in.PKCEVerifier || !sameKey(out.DPoPKey, in.DPoPKey) || out.ClientKeyID != in.ClientKeyID ||
 		!out.ExpiresAt.Equal(in.ExpiresAt) || !out.CreatedAt.Equal(in.CreatedAt) {
 		t.Errorf("round trip changed the request:\n in %+v\nout %+v", in, out)
+	}
+	if out.AppState != in.AppState {
+		t.Errorf("round trip changed the app state: %d bytes in, %d bytes out", len(in.AppState), len(out.AppState))
+	}
+	// A login without app state reads back without.
+	if err := s.SaveAuthRequest(ctx, &atoauth.AuthRequest{State: "state-2", DPoPKey: key(t), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.ConsumeAuthRequest(ctx, "state-2"); err != nil || out.AppState != "" {
+		t.Errorf("a request without app state: %q, %v", out.AppState, err)
 	}
 	if _, err := s.ConsumeAuthRequest(ctx, "state-1"); !errors.Is(err, atoauth.ErrStoreNotFound) {
 		t.Errorf("second consume: err = %v, want ErrStoreNotFound", err)
@@ -525,6 +543,9 @@ func testLockStaleUnlock(t *testing.T, s atoauth.Store) {
 // it is the app's cookie, a credential.
 func secrets(t *testing.T, d *atoauth.SessionData, r *atoauth.AuthRequest) map[string]string {
 	m := map[string]string{"session ID": d.ID, "access token": d.AccessToken, "refresh token": d.RefreshToken, "PKCE verifier": r.PKCEVerifier}
+	if r.AppState != "" {
+		m["app state"] = r.AppState
+	}
 	for name, k := range map[string]*jwk.Key{"session DPoP key": d.DPoPKey, "login DPoP key": r.DPoPKey} {
 		raw, err := k.MarshalPrivate()
 		if err != nil {
@@ -697,7 +718,7 @@ func testEncryptionRoundTrip(t *testing.T, b Backing) {
 	now := time.Now().Truncate(time.Second)
 	newReq := func(state string) *atoauth.AuthRequest {
 		return &atoauth.AuthRequest{State: state, Issuer: "https://as.example", PKCEVerifier: unique("pkce-verifier"),
-			DPoPKey: key(t), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+			AppState: unique("app-state"), DPoPKey: key(t), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
 	}
 	newSession := func(id string) *atoauth.SessionData {
 		d := session(t, id, "did:plc:alice", now)
@@ -757,14 +778,14 @@ func testEncryptionRoundTrip(t *testing.T, b Backing) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.PKCEVerifier != er.PKCEVerifier || !sameKey(r.DPoPKey, er.DPoPKey) {
+	if r.PKCEVerifier != er.PKCEVerifier || !sameKey(r.DPoPKey, er.DPoPKey) || r.AppState != er.AppState {
 		t.Errorf("sealed request did not round trip: %+v", r)
 	}
 	// Rows stored before the key was configured stay readable.
 	if got, err := again.GetSession(ctx, plainID); err != nil || got.AccessToken != pd.AccessToken {
 		t.Errorf("plain session with keys configured: %v, %v", got, err)
 	}
-	if r, err := again.ConsumeAuthRequest(ctx, "plain-state"); err != nil || r.PKCEVerifier != pr.PKCEVerifier {
+	if r, err := again.ConsumeAuthRequest(ctx, "plain-state"); err != nil || r.PKCEVerifier != pr.PKCEVerifier || r.AppState != pr.AppState {
 		t.Errorf("plain request with keys configured: %v, %v", r, err)
 	}
 }
@@ -778,7 +799,7 @@ func testKeyRotation(t *testing.T, b Backing) {
 	if err := old.SaveSession(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
-	if err := old.SaveAuthRequest(ctx, &atoauth.AuthRequest{State: "r1", PKCEVerifier: "v1", DPoPKey: key(t), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := old.SaveAuthRequest(ctx, &atoauth.AuthRequest{State: "r1", PKCEVerifier: "v1", AppState: "/after-r1", DPoPKey: key(t), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -828,7 +849,7 @@ func testKeyRotation(t *testing.T, b Backing) {
 	if got, err := onlyNew.GetSession(ctx, "s1"); err != nil || got.RefreshToken != s1.RefreshToken || !sameKey(got.DPoPKey, s1.DPoPKey) {
 		t.Errorf("s1 after Rekey, new key only: %v, %v", got, err)
 	}
-	if r, err := onlyNew.ConsumeAuthRequest(ctx, "r1"); err != nil || r.PKCEVerifier != "v1" {
+	if r, err := onlyNew.ConsumeAuthRequest(ctx, "r1"); err != nil || r.PKCEVerifier != "v1" || r.AppState != "/after-r1" {
 		t.Errorf("r1 after Rekey, new key only: %v, %v", r, err)
 	}
 	// Rekey on a store that cannot open a row says so.

@@ -520,8 +520,8 @@ func (c *Client) send(ctx context.Context, method, nsid, target string, cl call,
 }
 
 // Check runs the client-side permission pre-check on reqs without calling
-// anything: it returns a *[ScopeMissingError] for the first requirement
-// the granted permissions do not cover, and nil when all are covered or
+// anything: it returns a *[ScopeMissingError] naming the first requirement
+// the granted permissions do not cover (and, in Request, all of them), and nil when all are covered or
 // the pre-check is off. Use it to fail fast before a multi-step operation
 // (upload images, then post) or to hide actions a session cannot take.
 func (c *Client) Check(reqs ...scope.Requirement) error { return c.check("", reqs) }
@@ -534,12 +534,16 @@ func (c *Client) check(nsid string, reqs []scope.Requirement) error {
 	if a == nil {
 		return nil
 	}
+	var missing []scope.Requirement
 	for _, r := range reqs {
 		if !a.Allows(r) {
-			return &ScopeMissingError{NSID: nsid, Permission: r.String(), ClientSide: true}
+			missing = append(missing, r)
 		}
 	}
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	return &ScopeMissingError{NSID: nsid, Permission: missing[0].String(), Request: scope.Cover(missing...).String(), ClientSide: true}
 }
 
 func (c *Client) authorizer() Authorizer {

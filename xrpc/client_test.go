@@ -373,6 +373,13 @@ func TestScopePreCheck(t *testing.T) {
 		if !errors.As(err, &sme) || !errors.Is(err, atoauth.ErrScopeMissing) || !sme.ClientSide || sme.Permission != tc.want || sme.Err != nil {
 			t.Fatalf("%s: %v", tc.nsid, err)
 		}
+		wantRequest := tc.want // every missing requirement, merged
+		if tc.nsid == "com.atproto.repo.putRecord" {
+			wantRequest = "repo:app.bsky.actor.profile?action=create&action=update"
+		}
+		if sme.Request != wantRequest {
+			t.Errorf("%s: Request %q, want %q", tc.nsid, sme.Request, wantRequest)
+		}
 		if got := e.Net.Counters().PDSRequests; got != before {
 			t.Errorf("%s: the pre-check sent %d requests", tc.nsid, got-before)
 		}
@@ -389,8 +396,8 @@ func TestScopePreCheck(t *testing.T) {
 			xe.StatusCode != http.StatusForbidden || xe.Name != "ScopeMissingError" {
 			t.Fatalf("%s without pre-check: %v", tc.nsid, err)
 		}
-		if tc.nsid != "com.atproto.repo.applyWrites" && sme.Permission != tc.want {
-			t.Errorf("%s: server names %q, client %q", tc.nsid, sme.Permission, tc.want)
+		if tc.nsid != "com.atproto.repo.applyWrites" && (sme.Permission != tc.want || sme.Request != tc.want) {
+			t.Errorf("%s: server names %q (request %q), client %q", tc.nsid, sme.Permission, sme.Request, tc.want)
 		}
 	}
 

@@ -284,6 +284,15 @@ type ScopeMissingError struct {
 	// "repo:app.bsky.feed.post?action=create" or
 	// "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview".
 	Permission string
+	// Request is a scope string that grants everything the call lacks:
+	// what to ask for in a step-up. Checked before sending, it covers
+	// every missing requirement of the call ([scope.Cover]: a profile
+	// write, which needs create and update, gives
+	// "repo:app.bsky.actor.profile?action=create&action=update" even though
+	// Permission names only the first); answered by the PDS, which names
+	// one permission, it is Permission in normal form ("" when the PDS
+	// named no valid permission).
+	Request string
 	// ClientSide is true when the check ran before sending.
 	ClientSide bool
 	// Err is the server's answer; nil when ClientSide.
@@ -356,7 +365,12 @@ func responseError(nsid, service string, resp *http.Response, body []byte, now t
 	e.RateLimit = parseRateLimit(resp.Header, now)
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	if e.Name == "ScopeMissingError" {
-		return &ScopeMissingError{NSID: nsid, Permission: missingScope(e.Message), Err: e}
+		perm := missingScope(e.Message)
+		sme := &ScopeMissingError{NSID: nsid, Permission: perm, Err: e}
+		if set, err := scope.Parse(perm); err == nil && len(set) == 1 {
+			sme.Request = set.String()
+		}
+		return sme
 	}
 	return e
 }

@@ -110,10 +110,12 @@ func ExampleScopeMissingError() {
 	}, nil)
 	var sme *xrpc.ScopeMissingError
 	fmt.Println(errors.Is(err, auth.ErrScopeMissing), errors.As(err, &sme) && sme.ClientSide)
-	fmt.Println(sme.Permission)
+	fmt.Println(sme.Permission) // the first one missing, as the PDS names it
+	fmt.Println(sme.Request)    // all of them: what to ask for in a step-up
 	// Output:
 	// true true
 	// repo:app.bsky.actor.profile?action=create
+	// repo:app.bsky.actor.profile?action=create&action=update
 }
 
 // mustPublic is auth.Public for an example.

@@ -56,6 +56,9 @@ type AuthRequestRow struct {
 	PKCEVerifier, DPoPKey                      []byte
 	ClientKeyID                                string
 	CreatedAt, ExpiresAt                       time.Time
+	// AppState is sealed like the secrets when not empty; empty (no app
+	// state, and every row stored before the column existed) stays empty.
+	AppState []byte
 }
 
 // Codec turns sessions and pending logins into rows and back.
@@ -181,6 +184,9 @@ func (c *Codec) AuthRequestRow(a *atoauth.AuthRequest) (*AuthRequestRow, error) 
 		DPoPKey:      sl.seal("dpop_key", key),
 		ClientKeyID:  a.ClientKeyID, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
 	}
+	if a.AppState != "" {
+		r.AppState = sl.seal("app_state", []byte(a.AppState))
+	}
 	if sl.err != nil {
 		return nil, sl.err
 	}
@@ -194,6 +200,10 @@ func (c *Codec) AuthRequest(r *AuthRequestRow) (*atoauth.AuthRequest, error) {
 	v := sl.open("pkce_verifier", r.PKCEVerifier)
 	kb := sl.open("dpop_key", r.DPoPKey)
 	defer clear(kb)
+	var appState []byte
+	if len(r.AppState) > 0 {
+		appState = sl.open("app_state", r.AppState)
+	}
 	if sl.err != nil {
 		return nil, sl.err
 	}
@@ -204,7 +214,7 @@ func (c *Codec) AuthRequest(r *AuthRequestRow) (*atoauth.AuthRequest, error) {
 	return &atoauth.AuthRequest{
 		State: r.State, Issuer: r.Issuer, PDS: r.PDS, ExpectedDID: syntax.DID(r.ExpectedDID), LoginHint: r.LoginHint,
 		RedirectURI: r.RedirectURI, Scope: r.Scope, PKCEVerifier: string(v), DPoPKey: key,
-		ClientKeyID: r.ClientKeyID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		ClientKeyID: r.ClientKeyID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, AppState: string(appState),
 	}, nil
 }
 

@@ -1,10 +1,13 @@
 package clitest
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
+
+	scopecmd "github.com/atoauth/atoauth/internal/cli/scope"
 )
 
 func TestScopeParse(t *testing.T) {
@@ -104,5 +107,89 @@ func TestDoctorPermissionSets(t *testing.T) {
 	r = e.Run("", "doctor", "http://localhost?scope="+url.QueryEscape("atproto repo:app.bsky.feed.post?action=publish")+"&redirect_uri="+url.QueryEscape("http://127.0.0.1/cb"))
 	if r.Code != 1 || !Contains(r.Out, `✗ scope: scope: invalid permission "repo:app.bsky.feed.post?action=publish"`) {
 		t.Fatalf("doctor with an invalid scope: exit %d\n%s%s", r.Code, r.Out, r.ErrOut)
+	}
+}
+
+// A session granted only posting fails a profile edit with the exact
+// `atoauth scope request` line to run; running it (the fake person
+// consents) replaces the session under the same id, and the edit works.
+func TestScopeRequestStepsUpTheSession(t *testing.T) {
+	e := New(t)
+	if r := e.Run("", "login", "--scope", "atproto repo:app.bsky.feed.post?action=create blob:image/*", "alice.test"); r.Code != 0 {
+		t.Fatalf("login: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	before := e.sessionIDs()
+	want := `atoauth scope request 'repo:app.bsky.actor.profile?action=create&action=update'`
+	r := e.Run("", "profile", "set", "--display-name", "Alice")
+	if r.Code != 1 || !Contains(r.ErrOut, "missing permission repo:app.bsky.actor.profile?action=create (checked before sending; nothing was sent)", "\n  "+want+"\n") {
+		t.Fatalf("profile set without the permission: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	t.Logf("profile set without the permission:\n%s", r.ErrOut)
+
+	r = e.Run("", "scope", "request", "repo:app.bsky.actor.profile?action=create&action=update")
+	if r.Code != 0 || !Contains(r.Out, "now has these permissions", "Create posts.", "Upload images.") {
+		t.Fatalf("scope request: exit %d\n%s\n%s", r.Code, r.Out, r.ErrOut)
+	}
+	if after := e.sessionIDs(); len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("sessions after the step-up: %v, want the one session %v", after, before)
+	}
+	if n := e.Net.ActiveSessions(e.Alice); n != 1 {
+		t.Errorf("the server has %d sessions of alice, want 1 (the old tokens revoked)", n)
+	}
+	if r = e.Run("", "profile", "set", "--display-name", "Alice"); r.Code != 0 {
+		t.Fatalf("profile set after the step-up: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	if r = e.Run("", "sessions"); r.Code != 0 || strings.Count(r.Out, "alice.test") != 1 {
+		t.Fatalf("sessions: exit %d\n%s", r.Code, r.Out)
+	}
+
+	// Asking again for what it has: nothing to do, no browser.
+	if r = e.Run("", "scope", "request", "repo:app.bsky.actor.profile?action=update&action=create"); r.Code != 0 || !Contains(r.Out, "nothing to ask for") {
+		t.Fatalf("scope request for what is granted: exit %d\n%s\n%s", r.Code, r.Out, r.ErrOut)
+	}
+	// A malformed permission is a usage error; a declined consent leaves
+	// the session as it was.
+	if r = e.Run("", "scope", "request", "repo:app.bsky.actor.profile?action=publish"); r.Code != 2 {
+		t.Fatalf("scope request with a malformed permission: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	e.SetDeny(true)
+	if r = e.Run("", "scope", "request", "blob:video/mp4"); r.Code == 0 || !Contains(r.ErrOut, "access_denied") {
+		t.Fatalf("declined step-up: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	e.SetDeny(false)
+	if r = e.Run("", "profile", "set", "--display-name", "Alice again"); r.Code != 0 {
+		t.Fatalf("profile set after a declined step-up: exit %d\n%s", r.Code, r.ErrOut)
+	}
+	// With an app password there is no scope to ask for.
+	e.Getenv = map[string]string{"ATOAUTH_APP_PASSWORD_FOR": "alice.test"}
+	if r = e.Run("", "scope", "request", "blob:video/mp4"); r.Code != 2 {
+		t.Fatalf("scope request with --app-password-for: exit %d\n%s", r.Code, r.ErrOut)
+	}
+}
+
+// sessionIDs lists the ids of the stored sessions.
+func (e *Env) sessionIDs() []string {
+	e.T.Helper()
+	all, err := e.Store.ListSessions(context.Background(), "")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	var ids []string
+	for _, d := range all {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+func TestRequestCommandQuoting(t *testing.T) {
+	for in, want := range map[string]string{
+		"blob:video/mp4": "atoauth scope request blob:video/mp4",
+		"repo:app.bsky.actor.profile?action=create&action=update": `atoauth scope request 'repo:app.bsky.actor.profile?action=create&action=update'`,
+		"blob:image/* transition:chat.bsky":                       `atoauth scope request 'blob:image/*' transition:chat.bsky`,
+		"a'b":                                                     `atoauth scope request 'a'\''b'`,
+	} {
+		if got := scopecmd.RequestCommand(in); got != want {
+			t.Errorf("RequestCommand(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -69,13 +70,6 @@ type result struct {
 // Run signs in.
 func Run(ctx context.Context, o *Options) error {
 	f := o.Factory
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only, never all interfaces
-	if err != nil {
-		return fmt.Errorf("listening for the browser's callback: %w", err)
-	}
-	defer ln.Close()
-	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
-
 	scope := strings.Join(strings.Fields(o.Scope), " ")
 	if _, err := atscope.Parse(scope); err != nil {
 		return &cmdutil.UsageError{Err: fmt.Errorf("--scope: %w", err)}
@@ -85,15 +79,83 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	f.Progress("resolving %s", o.Identifier)
-	auth, err := client.Start(ctx, o.Identifier, &atoauth.StartOptions{Prompt: o.Prompt, RedirectURI: redirect})
+	sess, err := Browser(ctx, &BrowserOptions{
+		Factory:    f,
+		Client:     client,
+		Identifier: o.Identifier,
+		Start:      atoauth.StartOptions{Prompt: o.Prompt},
+		NoBrowser:  o.NoBrowser,
+		Timeout:    o.Timeout,
+	})
 	if err != nil {
 		return err
+	}
+	st, err := f.LoadState(ctx)
+	if err != nil {
+		return err
+	}
+	st.Current = sess.ID() // the session records its client (and so its scope) itself
+	if err := f.SaveState(st); err != nil {
+		return err
+	}
+	cmdutil.Fprintf(f.IO.Out, "Logged in as %s (%s) on %s\n", sess.Handle(), sess.DID(), sess.PDS())
+	PrintGranted(f.IO.Out, sess.Scope())
+	return nil
+}
+
+// PrintGranted prints each permission of a granted scope in plain words,
+// under "Granted:".
+func PrintGranted(w io.Writer, granted string) {
+	cmdutil.Fprintf(w, "Granted:\n")
+	for _, t := range strings.Fields(granted) {
+		words := "(not a valid permission: grants nothing)"
+		if p, err := atscope.ParsePermission(t); err == nil {
+			words = p.Describe()
+		}
+		cmdutil.Fprintf(w, "  %s\n", words)
+	}
+}
+
+// BrowserOptions are the inputs of Browser.
+type BrowserOptions struct {
+	Factory *cmdutil.Factory
+	// Client is the loopback client to sign in with.
+	Client *atoauth.Client
+	// Identifier is the handle, DID or PDS URL to sign in to.
+	Identifier string
+	// Start holds the authorization options; RedirectURI is set by
+	// Browser.
+	Start atoauth.StartOptions
+	// Replace, when set, is the id of the session the new one replaces
+	// (a step-up: atoauth.CallbackOptions.Replace).
+	Replace   string
+	NoBrowser bool
+	// Timeout is how long to wait for the browser.
+	Timeout time.Duration
+}
+
+// Browser runs one sign-in in the browser: it listens on a free port of
+// 127.0.0.1, starts the login with that redirect, prints the URL (and
+// opens it unless NoBrowser), and completes the login when the browser
+// comes back with the login's state.
+func Browser(ctx context.Context, o *BrowserOptions) (*atoauth.Session, error) {
+	f := o.Factory
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only, never all interfaces
+	if err != nil {
+		return nil, fmt.Errorf("listening for the browser's callback: %w", err)
+	}
+	defer ln.Close()
+	start := o.Start
+	start.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
+	auth, err := o.Client.Start(ctx, o.Identifier, &start)
+	if err != nil {
+		return nil, err
 	}
 
 	done := make(chan result, 1)
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		Handler:           &callback{client: client, state: auth.State, done: done},
+		Handler:           &callback{client: o.Client, state: auth.State, replace: o.Replace, done: done},
 	}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
@@ -110,36 +172,21 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	f.Progress("waiting for the browser (Ctrl-C to cancel)")
 
-	timer := time.NewTimer(o.Timeout)
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var res result
 	select {
 	case res = <-done:
 	case <-timer.C:
-		return fmt.Errorf("login timed out after %s without an answer from the browser", o.Timeout)
+		return nil, fmt.Errorf("login timed out after %s without an answer from the browser", timeout)
 	case <-ctx.Done():
-		return errors.New("login cancelled")
+		return nil, errors.New("login cancelled")
 	}
-	if res.err != nil {
-		return res.err
-	}
-	st, err := f.LoadState(ctx)
-	if err != nil {
-		return err
-	}
-	st.Current = res.sess.ID() // the session records its client (and so its scope) itself
-	if err := f.SaveState(st); err != nil {
-		return err
-	}
-	cmdutil.Fprintf(f.IO.Out, "Logged in as %s (%s) on %s\nGranted:\n", res.sess.Handle(), res.sess.DID(), res.sess.PDS())
-	for _, t := range strings.Fields(res.sess.Scope()) {
-		words := "(not a valid permission: grants nothing)"
-		if p, err := atscope.ParsePermission(t); err == nil {
-			words = p.Describe()
-		}
-		cmdutil.Fprintf(f.IO.Out, "  %s\n", words)
-	}
-	return nil
+	return res.sess, res.err
 }
 
 // callback answers requests to the loopback listener. Only a GET of
@@ -151,10 +198,11 @@ func Run(ctx context.Context, o *Options) error {
 // or Ctrl-C, so that one blind request cannot abort the login. Other
 // paths answer 404, other methods 405.
 type callback struct {
-	client *atoauth.Client
-	state  string
-	done   chan<- result // buffered: receives exactly one result
-	taken  atomic.Bool   // the matching redirect has arrived
+	client  *atoauth.Client
+	state   string
+	replace string        // CallbackOptions.Replace
+	done    chan<- result // buffered: receives exactly one result
+	taken   atomic.Bool   // the matching redirect has arrived
 }
 
 func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +226,7 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusConflict, "Already answered", "This sign-in has already been answered: return to the terminal.")
 		return
 	}
-	sess, err := c.client.Callback(r.Context(), q, &atoauth.CallbackOptions{State: c.state})
+	sess, err := c.client.Callback(r.Context(), q, &atoauth.CallbackOptions{State: c.state, Replace: c.replace})
 	if err != nil {
 		page(w, http.StatusBadRequest, "Sign-in failed", cmdutil.ErrorText(err))
 	} else {

@@ -27,6 +27,7 @@ import (
 	"github.com/atoauth/atoauth/internal/cli/serve"
 	"github.com/atoauth/atoauth/internal/cli/sessions"
 	"github.com/atoauth/atoauth/internal/cli/whoami"
+	"github.com/atoauth/atoauth/xrpc"
 	"github.com/spf13/cobra"
 )
 
@@ -71,8 +72,9 @@ is not a terminal.`,
 	cmdutil.AddGlobalFlags(cmd, s)
 	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		switch c.Name() {
-		case "login", "serve", "keygen":
-			// login waits for a person (its own --timeout); serve runs
+		case "login", "request", "serve", "keygen":
+			// login and scope request wait for a person (their own
+			// --timeout); serve runs
 			// until stopped, with per-request limits of its own.
 		default:
 			c.SetContext(f.WithTimeout(c.Context()))
@@ -155,7 +157,12 @@ func Main(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	// The library's messages start with their package ("atoauth: …"):
 	// the command names itself once.
 	msg := strings.TrimPrefix(err.Error(), "atoauth: ")
-	if h := auth.Hint(err); h != "" && !strings.Contains(msg, h) {
+	var sme *xrpc.ScopeMissingError
+	if errors.As(err, &sme) && sme.Request != "" && f.Settings.AppPasswordFor == "" {
+		// Step-up where the user is: name the command that asks for it.
+		msg += "\nhint: ask for it (a browser sign-in for the same account; the session keeps its id):\n  " +
+			scopecmd.RequestCommand(sme.Request)
+	} else if h := auth.Hint(err); h != "" && !strings.Contains(msg, h) {
 		msg += "\nhint: " + h
 	}
 	// Error messages may hold a server's text: cmdutil.Fprintf escapes

@@ -25,11 +25,13 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "Read OAuth scope strings and check permissions (atproto permission spec)",
 		Long: `atoauth scope reads atproto OAuth scope strings the way the reference
 implementation (@atproto/oauth-scopes) does: repo:, rpc:, blob:, account:,
-identity: and include: permissions, "atproto" and the transition:* scopes.`,
+identity: and include: permissions, "atproto" and the transition:* scopes,
+and asks the current session's account for more ('atoauth scope request').`,
 		Example: `  atoauth scope parse 'atproto repo:app.bsky.feed.post?action=create blob:image/*'
-  atoauth scope allows --granted 'atproto blob:image/*' blob:image/png`,
+  atoauth scope allows --granted 'atproto blob:image/*' blob:image/png
+  atoauth scope request 'repo:app.bsky.actor.profile?action=create&action=update'`,
 	}
-	cmd.AddCommand(newParseCmd(f), newAllowsCmd(f))
+	cmd.AddCommand(newParseCmd(f), newAllowsCmd(f), newRequestCmd(f, nil))
 	return cmd
 }
 

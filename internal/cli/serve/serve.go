@@ -89,7 +89,8 @@ URL/oauth-client-metadata.json, which the app serves (and URL/oauth/jwks.json);
 with long sessions. Repeat --client-key to rotate keys: new sessions use the
 first, existing ones keep theirs while it is listed; publish a new key (listed
 second) 10 minutes before you list it first (see 'atoauth keygen --help').
-Several instances share one --store postgres://… URL.
+Several instances share one --store postgres://… URL: sessions, refresh locks
+and the servers' DPoP nonces (one nonce retry per server for the fleet).
 
 Each flag is also read from the environment variable shown. The global
 flags apply as to every command: --store (a SQLite file, a postgres:// URL
