@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,14 @@ func (c *cli) mustRun(args ...string) string {
 func (c *cli) login(acct testnet.Account, extra ...string) string {
 	c.t.Helper()
 	args := append([]string{"login", "--no-browser"}, extra...)
-	args = append(args, acct.Handle)
+	return c.inBrowser(acct, append(args, acct.Handle)...)
+}
+
+// inBrowser runs a command that prints a sign-in URL (login, scope
+// request: with --no-browser) and signs acct in at that URL through the
+// PDS's pages in Chromium; it returns the command's standard output.
+func (c *cli) inBrowser(acct testnet.Account, args ...string) string {
+	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = c.env
 	stderr, err := cmd.StderrPipe()
@@ -131,14 +139,14 @@ func (c *cli) login(acct testnet.Account, extra ...string) string {
 	u, ok := <-urls
 	if !ok {
 		_ = cmd.Wait()
-		c.t.Fatalf("login printed no URL:\n%s", errText.String())
+		c.t.Fatalf("%s printed no URL:\n%s", args[0], errText.String())
 	}
 	if _, err := testnet.Authorize(context.Background(), u, testnet.AuthorizeOptions{Password: acct.Password, RedirectPrefix: "http://127.0.0.1:", Name: c.t.Name()}); err != nil {
 		_ = cmd.Process.Kill()
 		c.t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		c.t.Fatalf("login: %v\n%s", err, errText.String())
+		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, errText.String())
 	}
 	return out.String()
 }
@@ -234,6 +242,56 @@ func TestCLIEndToEnd(t *testing.T) {
 	code, _, errOut = revived.run("", "post", "after logout")
 	if code != 4 {
 		t.Fatalf("posting with a revoked session: exit %d, want 4 (needs login)\n%s", code, errOut)
+	}
+}
+
+// TestCLIScopeRequest signs in asking only to post with images, fails a
+// profile edit with the exact step-up command in the message, runs it,
+// consents on the PDS's page, and edits the profile with the same session.
+func TestCLIScopeRequest(t *testing.T) {
+	n := testnet.Get(t)
+	bob := n.Account("bob")
+	c := newCLI(t, n)
+	c.login(bob, "--scope", "atproto repo:app.bsky.feed.post?action=create blob:image/*")
+	sessions := func() []map[string]any {
+		t.Helper()
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(c.mustRun("sessions", "--json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	before := sessions()
+	if len(before) != 1 {
+		t.Fatalf("sessions after login: %v", before)
+	}
+
+	name := "Bob stepped up " + strconv.FormatInt(time.Now().UnixNano(), 36)
+	code, _, errOut := c.run("", "profile", "set", "--display-name", name)
+	want := `atoauth scope request 'repo:app.bsky.actor.profile?action=create&action=update'`
+	if code != 1 || !strings.Contains(errOut, "\n  "+want+"\n") {
+		t.Fatalf("profile set without the permission: exit %d, want 1 and the line %s:\n%s", code, want, errOut)
+	}
+	t.Logf("profile set without the permission said:\n%s", errOut)
+
+	out := c.inBrowser(bob, "scope", "request", "--no-browser", "repo:app.bsky.actor.profile?action=create&action=update")
+	if !strings.Contains(out, "now has these permissions") {
+		t.Fatalf("scope request said:\n%s", out)
+	}
+	t.Logf("scope request said:\n%s", out)
+	c.mustRun("profile", "set", "--display-name", name)
+	if out = c.mustRun("profile"); !strings.Contains(out, name) {
+		t.Fatalf("profile after the step-up:\n%s", out)
+	}
+	after := sessions()
+	if len(after) != 1 || after[0]["session"] != before[0]["session"] {
+		t.Fatalf("sessions after the step-up: %v, want the one session %v", after, before[0]["session"])
+	}
+	// Posting, granted before, still works on the replaced session.
+	// Deleting it was never asked for: the message names that request.
+	uri := strings.Fields(c.mustRun("post", "posted after a step-up"))[0]
+	if code, _, errOut := c.run("", "records", "delete", uri); code != 1 || !strings.Contains(errOut, "\n  atoauth scope request 'repo:app.bsky.feed.post?action=delete'\n") {
+		t.Fatalf("records delete without the permission: exit %d\n%s", code, errOut)
 	}
 }
 
