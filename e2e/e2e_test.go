@@ -51,6 +51,13 @@ type harness struct {
 
 func newHarness(t *testing.T, scope string) *harness {
 	t.Helper()
+	return newHarnessWith(t, scope, nil)
+}
+
+// newHarnessWith is newHarness with the client's Config adjusted by edit
+// before NewClient (a store, an HTTP client).
+func newHarnessWith(t *testing.T, scope string, edit func(*atoauth.Config)) *harness {
+	t.Helper()
 	n := testnet.Get(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,13 +77,15 @@ func newHarness(t *testing.T, scope string) *harness {
 	cfg.HandleResolver = n.PDSURL
 	cfg.AllowInsecureDevelopment = true
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store := &countingStore{Store: atoauth.NewMemoryStore()}
-	cfg.Store = store
+	cfg.Store = &countingStore{Store: atoauth.NewMemoryStore()}
+	if edit != nil {
+		edit(&cfg)
+	}
 	c, err := atoauth.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, net: n, client: c, store: store, redirectURI: fmt.Sprintf("http://127.0.0.1:%d/callback", port)}
+	return &harness{t: t, net: n, client: c, store: cfg.Store, redirectURI: fmt.Sprintf("http://127.0.0.1:%d/callback", port)}
 }
 
 // countingStore counts the sessions saved: one per login, one per refresh.
