@@ -132,3 +132,27 @@ func testNonceStoreAcross(t *testing.T, b Backing) {
 	}
 	checkNonce(t, a, origin, "shared-2", at.Add(time.Second))
 }
+
+// testPurgeExpiredNonces checks that a Purger's PurgeExpired drops nonce
+// rows last written over an hour ago (no server accepts them any more)
+// and keeps the others.
+func testPurgeExpiredNonces(t *testing.T, s atoauth.Store) {
+	ns := nonceStore(t, s)
+	p, ok := s.(Purger)
+	if !ok {
+		t.Skip("the store has no PurgeExpired method")
+	}
+	ctx := context.Background()
+	if err := ns.SetNonce(ctx, "https://old.example", "n-old", time.Now().Add(-61*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	recent := time.Now().Add(-59 * time.Minute)
+	if err := ns.SetNonce(ctx, "https://new.example", "n-new", recent); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.PurgeExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("PurgeExpired = %d, %v; want the 1 old nonce row", n, err)
+	}
+	checkNonce(t, ns, "https://old.example", "")
+	checkNonce(t, ns, "https://new.example", "n-new", recent)
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) atoauth.Store, opts ...Option
 	t.Run("LockContext", func(t *testing.T) { testLockContext(t, newStore(t)) })
 	t.Run("LockStaleUnlock", func(t *testing.T) { testLockStaleUnlock(t, newStore(t)) })
 	t.Run("NonceStore", func(t *testing.T) { testNonceStore(t, newStore(t)) })
+	t.Run("PurgeExpiredNonces", func(t *testing.T) { testPurgeExpiredNonces(t, newStore(t)) })
 	if cfg.backing != nil {
 		nb := cfg.backing
 		t.Run("Persistence", func(t *testing.T) { testPersistence(t, nb(t)) })
