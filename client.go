@@ -242,6 +242,12 @@ var validPrompts = []string{"login", "consent", "select_account", "create", "non
 // request (RFC 9126) with PKCE S256 and a DPoP proof, stores the pending
 // request, and returns the URL to send the browser to.
 func (c *Client) Start(ctx context.Context, identifier string, opts *StartOptions) (*Authorization, error) {
+	auth, err := c.start(ctx, identifier, opts)
+	c.observeLogin(LoginStart, err)
+	return auth, err
+}
+
+func (c *Client) start(ctx context.Context, identifier string, opts *StartOptions) (*Authorization, error) {
 	if opts == nil {
 		opts = &StartOptions{}
 	}
@@ -382,7 +388,9 @@ type CallbackOptions struct {
 // the new session (Created), or for a step-up the replaced one (Updated),
 // before it returns.
 func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackOptions) (*Session, error) {
-	return c.callback(ctx, query, opts, nil)
+	sess, err := c.callback(ctx, query, opts, nil)
+	c.observeLogin(LoginCallback, err)
+	return sess, err
 }
 
 // CallbackWithAppState is Callback that also returns the app state the
@@ -394,6 +402,7 @@ func (c *Client) Callback(ctx context.Context, query url.Values, opts *CallbackO
 // the login had none.
 func (c *Client) CallbackWithAppState(ctx context.Context, query url.Values, opts *CallbackOptions) (sess *Session, appState string, err error) {
 	sess, err = c.callback(ctx, query, opts, &appState)
+	c.observeLogin(LoginCallback, err)
 	return sess, appState, err
 }
 
@@ -630,7 +639,7 @@ func (c *Client) clientAuth(form url.Values, kid, issuer string) error {
 // proof from key and follows no redirects.
 func (c *Client) authServerClient(key *jwk.Key) *http.Client {
 	return &http.Client{
-		Transport:     &dpop.Transport{Base: c.base, Key: key, Nonces: c.nonces, Clock: c.cfg.Clock},
+		Transport:     &dpop.Transport{Base: c.base, Key: key, Nonces: c.nonces, Clock: c.cfg.Clock, OnNonceChallenge: c.onNonceChallenge()},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return safehttp.ErrRedirect },
 		Timeout:       30 * time.Second,
 	}

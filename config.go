@@ -124,6 +124,11 @@ type Config struct {
 	// synchronously after the change is stored and the refresh lock
 	// released (see SessionEvents).
 	Events SessionEvents
+
+	// Observer, when set, is told outcomes, counts and durations for
+	// metrics: logins, refreshes, refresh-lock waits, DPoP nonce
+	// challenges (see Observer). It never sees a secret or an account.
+	Observer *Observer
 }
 
 // ClientMetadata is the client metadata document (RFC 7591 §2 and the

@@ -324,7 +324,9 @@ const (
 // delivered once the lock is released.
 func (c *Client) refreshSession(ctx context.Context, id, observed string) (*SessionData, error) {
 	var ev events
+	start := time.Now()
 	d, err := c.refreshUnderLock(ctx, id, observed, &ev)
+	c.observeRefresh(start, len(ev.list) > 0, err)
 	if len(ev.list) > 0 {
 		// The refresh is done but for the app's callbacks: a refresh
 		// asked for from now on — by a callback's own requests among
@@ -345,7 +347,9 @@ func (c *Client) refreshUnderLock(ctx context.Context, id, observed string, ev *
 		return nil, &RefreshError{SessionID: id, Temporary: true, Err: err}
 	}
 
+	lockStart := time.Now()
 	unlock, err := c.store.LockSession(ctx, id, refreshLease)
+	c.observeLockWait(lockStart)
 	if err != nil {
 		return temporary(fmt.Errorf("taking the refresh lock: %w", err))
 	}
@@ -533,7 +537,7 @@ func (t *sessionTransport) dpop(d *SessionData) *dpop.Transport {
 	defer t.d.mu.Unlock()
 	if t.d.t == nil || t.d.t.Key != d.DPoPKey {
 		c := t.s.c
-		t.d.t = &dpop.Transport{Base: c.base, Key: d.DPoPKey, Nonces: c.nonces, Clock: c.cfg.Clock}
+		t.d.t = &dpop.Transport{Base: c.base, Key: d.DPoPKey, Nonces: c.nonces, Clock: c.cfg.Clock, OnNonceChallenge: c.onNonceChallenge()}
 	}
 	return t.d.t
 }

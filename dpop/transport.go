@@ -91,6 +91,11 @@ type Transport struct {
 	Nonces *NonceCache
 	// Clock returns the local time; nil means time.Now.
 	Clock func() time.Time
+	// OnNonceChallenge, when set, is called for each request whose first
+	// attempt met a nonce challenge (see IsNonceChallenge), with the
+	// request and the status: 400 from an authorization server, 401 from
+	// a resource server. For metrics; it must return quickly.
+	OnNonceChallenge func(req *http.Request, status int)
 
 	ownNonces NonceCache
 
@@ -327,6 +332,9 @@ func (c *call) shouldRetry(resp *http.Response, s sentProof) bool {
 	switch {
 	case nonceChallenge:
 		c.challenged = true
+		if c.t.OnNonceChallenge != nil {
+			c.t.OnNonceChallenge(c.req, resp.StatusCode)
+		}
 		n := c.nonces.Get(c.origin)
 		return n != "" && n != s.nonce
 	case invalidProof:

@@ -174,9 +174,10 @@ func TestTransportNonceRetryReplaysBody(t *testing.T) {
 		name      string
 		challenge func(http.ResponseWriter, string)
 		auth      string
+		status    int
 	}{
-		{"AS 400 JSON", useNonceJSON, ""},
-		{"RS 401 WWW-Authenticate", useNonceHeader, "DPoP access-token-123"},
+		{"AS 400 JSON", useNonceJSON, "", http.StatusBadRequest},
+		{"RS 401 WWW-Authenticate", useNonceHeader, "DPoP access-token-123", http.StatusUnauthorized},
 	}
 	for _, sv := range servers {
 		for _, kind := range kinds {
@@ -191,7 +192,9 @@ func TestTransportNonceRetryReplaysBody(t *testing.T) {
 				})
 				ct := &countingTransport{base: http.DefaultTransport}
 				nonces := new(dpop.NonceCache)
-				client := &http.Client{Transport: &dpop.Transport{Base: ct, Key: newKey(t), Nonces: nonces}}
+				var challenges []int
+				client := &http.Client{Transport: &dpop.Transport{Base: ct, Key: newKey(t), Nonces: nonces,
+					OnNonceChallenge: func(r *http.Request, status int) { challenges = append(challenges, status) }}}
 				body, start := kind.make()
 				req, err := http.NewRequest("POST", rec.srv.URL+"/oauth/par?q=1#f", body)
 				if err != nil {
@@ -235,6 +238,9 @@ func TestTransportNonceRetryReplaysBody(t *testing.T) {
 				}
 				if got := nonces.Get(rec.origin()); got != "nonce-2" {
 					t.Errorf("cached nonce %q, want nonce-2 from the 200", got)
+				}
+				if len(challenges) != 1 || challenges[0] != sv.status {
+					t.Errorf("OnNonceChallenge saw %v, want [%d]", challenges, sv.status)
 				}
 			})
 		}
