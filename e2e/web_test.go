@@ -31,27 +31,44 @@ type webApp struct {
 	store  *atoauth.MemoryStore
 }
 
+// webAppOptions adjust the web app of startWebAppWith.
+type webAppOptions struct {
+	// Scope is the client's scope (default web.DefaultScope), and
+	// SignInScope what a sign-in asks for (web.Options.SignInScope).
+	Scope, SignInScope string
+}
+
 func startWebApp(t *testing.T, n *testnet.Network) *webApp {
+	t.Helper()
+	return startWebAppWith(t, n, webAppOptions{})
+}
+
+// startWebAppWith serves the web app as atoauth serve does (its client's
+// events wired to the app's Notices), adjusted by o.
+func startWebAppWith(t *testing.T, n *testnet.Network, o webAppOptions) *webApp {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	cfg, err := web.ClientConfig(web.ClientOptions{Port: port, PLCURL: n.PLCURL, HandleResolver: n.PDSURL, InsecureDev: true})
+	cfg, err := web.ClientConfig(web.ClientOptions{Port: port, Scope: o.Scope, PLCURL: n.PLCURL, HandleResolver: n.PDSURL, InsecureDev: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	store := atoauth.NewMemoryStore()
 	cfg.Store, cfg.Logger = store, logger
+	notices := web.NewNotices(logger)
+	cfg.Events = notices.Events()
 	client, err := atoauth.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// No AppView named: the PDS's own answers the profile card and the
 	// timeline, as for an app configured by default.
-	opts := web.Options{Client: client, Logger: logger, CanonicalHost: "127.0.0.1:" + strconv.Itoa(port)}
+	opts := web.Options{Client: client, Logger: logger, CanonicalHost: "127.0.0.1:" + strconv.Itoa(port),
+		SignInScope: o.SignInScope, Notices: notices}
 	app, err := web.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +83,13 @@ func startWebApp(t *testing.T, n *testnet.Network) *webApp {
 // both end with t, and the returned context after timeout.
 func openWebApp(t *testing.T, n *testnet.Network, name string, timeout time.Duration) (*webApp, *testnet.Browser, context.Context) {
 	t.Helper()
-	app := startWebApp(t, n)
+	return openWebAppWith(t, n, name, timeout, webAppOptions{})
+}
+
+// openWebAppWith is openWebApp with the app adjusted by o.
+func openWebAppWith(t *testing.T, n *testnet.Network, name string, timeout time.Duration, o webAppOptions) (*webApp, *testnet.Browser, context.Context) {
+	t.Helper()
+	app := startWebAppWith(t, n, o)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	b, err := testnet.NewBrowser(ctx, name)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,15 @@ import (
 // session is the signed-in account of a request.
 type session struct {
 	s    *atoauth.Session
+	id   string
 	info atoauth.SessionInfo
 	csrf string
+	// others are the browser's other accounts (see currentSession).
+	others []otherAccount
+	// notice explains an account this request found gone ("" for none);
+	// switched: the current account was gone, and another is current now.
+	notice   string
+	switched bool
 	// opts configures the agents; small is an agent with the smallest
 	// response cap.
 	opts  *agent.Options
@@ -40,12 +48,16 @@ func (s *session) agent(limit int64) *agent.Agent {
 }
 
 func (s *session) account() *accountView {
-	return &accountView{Handle: s.info.Handle.String(), DID: s.info.DID.String()}
+	v := &accountView{Handle: s.info.Handle.String(), DID: s.info.DID.String(), CanAdd: 1+len(s.others) < maxAccounts}
+	for _, o := range s.others {
+		v.Others = append(v.Others, otherAccountView{Handle: o.info.Handle.String(), DID: o.info.DID.String()})
+	}
+	return v
 }
 
 // view returns a view for a signed-in page.
 func (s *session) view(title, nav string, data any) *view {
-	return &view{Title: title, Nav: nav, Account: s.account(), CSRF: s.csrf, Data: data}
+	return &view{Title: title, Nav: nav, Account: s.account(), CSRF: s.csrf, Notice: notices[s.notice], Data: data}
 }
 
 // csrfToken derives the form token of a session from its id: only a
@@ -58,33 +70,6 @@ func csrfToken(sessionID string) string {
 
 // errNoSession means the request carries no usable session cookie.
 var errNoSession = errors.New("web: not signed in")
-
-// currentSession loads the session named by the cookie. A cookie naming
-// a session that no longer exists, or one another client made (the app ran
-// with another scope or public URL then), is cleared and gives
-// errNoSession; the other client's session stays in the store.
-func (a *App) currentSession(w http.ResponseWriter, r *http.Request) (*session, error) {
-	id := cookieValue(r, a.sessionCookie)
-	if id == "" {
-		return nil, errNoSession
-	}
-	s, err := a.client.Session(r.Context(), id)
-	if errors.Is(err, atoauth.ErrSessionNotFound) || errors.Is(err, atoauth.ErrOtherClient) {
-		a.clearCookie(w, a.sessionCookie)
-		return nil, errNoSession
-	}
-	if err != nil {
-		return nil, err
-	}
-	opts := a.agentOptions()
-	o := *opts
-	o.XRPC.MaxResponseBytes = capProfile
-	small, err := agent.New(s, &o)
-	if err != nil {
-		return nil, err
-	}
-	return &session{s: s, info: s.Info(), csrf: csrfToken(id), opts: opts, small: small}, nil
-}
 
 // agentOptions are the options of the sessions' agents, without their
 // response cap (each page sets the one it needs: see session.agent).
@@ -117,16 +102,34 @@ func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, s *session
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody(r.URL.Path))
 		}
 		s, err := a.currentSession(w, r)
+		get := r.Method == http.MethodGet || r.Method == http.MethodHead
 		if errors.Is(err, errNoSession) {
+			// To the sign-in page, which returns here (a GET) once signed
+			// in.
+			q := url.Values{}
+			if n := signedOutNotice(err); n != "" {
+				q.Set("notice", n)
+			} else if !get {
+				q.Set("notice", "session-ended")
+			}
+			if next := safeReturn(r.URL.RequestURI()); get && next != "/" {
+				q.Set("next", next)
+			}
 			target := "/"
-			if r.Method != http.MethodGet && r.Method != http.MethodHead || cookieValue(r, a.sessionCookie) != "" {
-				target = "/?notice=session-ended"
+			if len(q) > 0 {
+				target += "?" + q.Encode()
 			}
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
 		if err != nil {
 			a.storeFailed(w, r, err)
+			return
+		}
+		if s.switched && !get {
+			// The form was for the account that is gone, not for the one
+			// current now.
+			http.Redirect(w, r, "/?notice="+orDefault(s.notice, "session-ended"), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost && !a.checkCSRF(w, r, s) {
@@ -140,7 +143,7 @@ func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, s *session
 // profile, small forms elsewhere.
 func maxBody(path string) int64 {
 	switch path {
-	case "/post":
+	case "/post", "/stepup": // /stepup gets the composer's form again
 		return agent.MaxImages*maxImageBytes + 64<<10
 	case "/profile":
 		return maxImageBytes + 64<<10
@@ -189,18 +192,37 @@ func (a *App) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 // signInPage is the data of the sign-in page.
 type signInPage struct {
 	Input string
+	// Next is the path to return to once signed in ("" for the home
+	// page), sent back in a hidden field.
+	Next string
+	// Adding: the browser is signed in, and adds another account.
+	Adding bool
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	s, err := a.currentSession(w, r)
 	switch {
 	case errors.Is(err, errNoSession):
-		a.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Data: signInPage{}})
+		p := signInPage{Next: returnField(r.URL.Query().Get("next"))}
+		a.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Notice: notices[signedOutNotice(err)], Data: p})
 	case err != nil:
 		a.storeFailed(w, r, err)
 	default:
-		a.renderHome(w, r, s, http.StatusOK, "", nil)
+		var d *draft
+		if fd := a.takeDraft(w, r, s, draftPost, draftDelete); fd != nil {
+			d = homeDraftOf(fd, nil)
+		}
+		a.renderHome(w, r, s, http.StatusOK, "", d)
 	}
+}
+
+// returnField is the sign-in form's hidden return path: "" for the home
+// page or a path safeReturn refuses.
+func returnField(next string) string {
+	if next = safeReturn(next); next == "/" {
+		return ""
+	}
+	return next
 }
 
 // allowSignIn applies the sign-in rate limit; on refusal it answers 429.
@@ -228,28 +250,52 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	input := normalizeIdentifier(r.PostFormValue("identifier"))
-	if input == "" {
-		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: "Sign in",
-			Error: "Enter your handle (like alice.bsky.social), your DID, or your server's address.", Data: signInPage{}})
+	p := signInPage{Input: input, Next: returnField(r.PostFormValue("next"))}
+	// A browser with an account adds another: the sign-in page shows it.
+	cur := cookieValue(r, a.sessionCookie)
+	adding := sessionIDRE.MatchString(cur)
+	title := "Sign in"
+	if adding {
+		p.Adding, title = true, "Add another account"
+	}
+	if adding && 1+len(a.listedAccounts(r, cur)) >= maxAccounts {
+		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title, Error: tooManyAccounts, Data: p})
 		return
 	}
-	a.start(w, r, input, "", func(msg string) {
-		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: "Sign in", Error: msg, Data: signInPage{Input: input}})
+	if input == "" {
+		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title,
+			Error: "Enter your handle (like alice.bsky.social), your DID, or your server's address.", Data: p})
+		return
+	}
+	a.start(w, r, input, "", appState{Return: p.Next}, func(msg string) {
+		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title, Error: msg, Data: p})
 	})
 }
 
-// start begins a login and sends the browser to the authorization
-// server, with the login's state in a cookie that binds it to this
-// browser.
-func (a *App) start(w http.ResponseWriter, r *http.Request, identifier, prompt string, fail func(msg string)) {
-	ctx, cancel := context.WithTimeout(r.Context(), signInTimeout)
-	defer cancel()
-	opts := &atoauth.StartOptions{Prompt: prompt}
+// startOptions are the options every login of a request starts with:
+// the browser's languages for the server's pages and, for the loopback
+// client, the redirect URI with the app's port.
+func (a *App) startOptions(r *http.Request) *atoauth.StartOptions {
+	opts := &atoauth.StartOptions{UILocales: atoauth.UILocalesFromAcceptLanguage(r.Header.Get("Accept-Language"))}
 	if a.client.Metadata().TokenEndpointAuthMethod == "none" && strings.HasPrefix(a.client.ClientID(), atoauth.LoopbackClientID) && a.host != "" {
 		// A loopback client registers a port-less redirect URI, so that
 		// its client_id (and every session) survives a change of port and
 		// is shared by several instances; the login names the real one.
 		opts.RedirectURI = "http://" + a.host + LoopbackCallbackPath
+	}
+	return opts
+}
+
+// start begins a login asking for the sign-in scope and sends the
+// browser to the authorization server, with the login's state in a
+// cookie that binds it to this browser and st kept with the login.
+func (a *App) start(w http.ResponseWriter, r *http.Request, identifier, prompt string, st appState, fail func(msg string)) {
+	ctx, cancel := context.WithTimeout(r.Context(), signInTimeout)
+	defer cancel()
+	opts := a.startOptions(r)
+	opts.Prompt, opts.Scope = prompt, a.signInScope
+	if st != (appState{}) {
+		opts.AppState = st.encode()
 	}
 	auth, err := a.client.Start(ctx, identifier, opts)
 	if err != nil {
@@ -258,6 +304,9 @@ func (a *App) start(w http.ResponseWriter, r *http.Request, identifier, prompt s
 		return
 	}
 	a.setCookie(w, a.stateCookie, auth.State, time.Until(auth.ExpiresAt))
+	if cookieValue(r, a.stepUpCookie) != "" {
+		a.clearCookie(w, a.stepUpCookie) // a sign-in, not a step-up
+	}
 	http.Redirect(w, r, auth.URL, http.StatusSeeOther)
 }
 
@@ -309,15 +358,18 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(server, "://") {
 		server = "https://" + server
 	}
-	a.start(w, r, server, "create", func(msg string) {
+	a.start(w, r, server, "create", appState{}, func(msg string) {
 		a.render(w, r, http.StatusBadRequest, "signup", &view{Title: "Create an account", Error: msg, Data: signUpPage{Server: server}})
 	})
 }
 
-// callback completes a sign-in. Only a callback whose state matches the
-// browser's state cookie consumes it: anyone can send the browser to the
-// callback (a cross-site link carries the cookie), and such a request
-// must not cancel the sign-in in progress.
+// callback completes a sign-in or a step-up. Only a callback whose state
+// matches the browser's state cookie consumes it: anyone can send the
+// browser to the callback (a cross-site link carries the cookie), and
+// such a request must not cancel the sign-in in progress. A sign-in adds
+// the account to the browser's accounts (see addAccount) and returns to
+// the path kept in its app state; a step-up replaces the browser's
+// current session under the same id and returns to its form.
 func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	state := cookieValue(r, a.stateCookie)
 	if got := r.URL.Query().Get("state"); state != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) != 1 {
@@ -332,7 +384,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		// Not started here, or the cookie expired. An error response from
 		// the server is still worth explaining.
 		if code := r.URL.Query().Get("error"); code != "" {
-			a.callbackFailed(w, r, &atoauth.CallbackError{Code: cleanCode(code)})
+			a.callbackFailed(w, r, &atoauth.CallbackError{Code: cleanCode(code)}, "")
 			return
 		}
 		a.renderError(w, r, http.StatusBadRequest, errorPage{
@@ -343,28 +395,66 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.clearCookie(w, a.stateCookie)
-	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
-	defer cancel()
-	s, err := a.client.Callback(ctx, r.URL.Query(), &atoauth.CallbackOptions{State: state})
-	if err != nil {
-		a.callbackFailed(w, r, err)
-		return
-	}
-	// One account per browser: a previous session of this browser ends.
-	if old := cookieValue(r, a.sessionCookie); old != "" && old != s.ID() {
-		if err := a.signOut(ctx, r, old); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
-			a.logger(r).Warn("ending the previous session", "err", err)
+	// A step-up names the session it replaces in a cookie set with the
+	// state: it must still be the browser's current session.
+	replace := cookieValue(r, a.stepUpCookie)
+	if replace != "" {
+		a.clearCookie(w, a.stepUpCookie)
+		if replace != cookieValue(r, a.sessionCookie) {
+			a.stepUpRefused(w, r)
+			return
 		}
 	}
-	a.setCookie(w, a.sessionCookie, s.ID(), a.sessionMaxAge)
+	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
+	defer cancel()
+	s, raw, err := a.client.CallbackWithAppState(ctx, r.URL.Query(), &atoauth.CallbackOptions{State: state, Replace: replace})
+	st := parseAppState(raw)
+	if replace != "" || st.StepUp != "" {
+		if st.StepUp != replace {
+			// Not the step-up this browser started: a sign-in that
+			// created a session is undone.
+			if err == nil && replace == "" {
+				if err := a.signOut(ctx, r, s.ID()); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
+					a.logger(r).Warn("undoing a step-up for another session", "err", err)
+				}
+			}
+			a.stepUpRefused(w, r)
+			return
+		}
+		a.stepUpReturn(w, r, st, err)
+		return
+	}
+	if err != nil {
+		a.callbackFailed(w, r, err, st.Return)
+		return
+	}
+	if err := a.addAccount(ctx, w, r, s); err != nil {
+		a.renderError(w, r, http.StatusBadRequest, errorPage{Heading: "Too many accounts", Message: tooManyAccounts}, nil)
+		return
+	}
 	a.logger(r).Info("signed in", "did", s.DID(), "handle", s.Handle())
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, safeReturn(st.Return), http.StatusSeeOther)
 }
 
-func (a *App) callbackFailed(w http.ResponseWriter, r *http.Request, err error) {
+// stepUpRefused answers the callback of a step-up that is not for the
+// browser's current session.
+func (a *App) stepUpRefused(w http.ResponseWriter, r *http.Request) {
+	a.logger(r).Warn("step-up callback refused: not for the browser's current session")
+	a.renderError(w, r, http.StatusBadRequest, errorPage{
+		Heading: "Permission request not completed",
+		Message: "This permission request was started for an account that is no longer the one in use in this browser (you switched account or signed out since), so it was not completed. Nothing changed. Switch back to that account and try again.",
+	}, nil)
+}
+
+// callbackFailed explains a sign-in that failed; the way back keeps the
+// path the sign-in was to return to.
+func (a *App) callbackFailed(w http.ResponseWriter, r *http.Request, err error, next string) {
 	a.logger(r).Info("sign-in failed", "err", err)
 	p, status := explainCallback(err)
 	p.Back, p.BackLabel = "/", "Back to sign-in"
+	if next = returnField(next); next != "" {
+		p.Back = "/?" + url.Values{"next": {next}}.Encode()
+	}
 	a.renderError(w, r, status, p, nil)
 }
 
@@ -383,14 +473,19 @@ func cleanCode(s string) string {
 	return s
 }
 
-// logout signs out: it revokes the session's tokens at the server and
-// deletes the session. It works without a session too (clearing a stale
-// cookie), but a live session needs the form token.
+// logout signs the current account out: it revokes the session's
+// tokens at the server and deletes the session; the browser's next
+// account, if any, becomes current. It works without a session too
+// (clearing a stale cookie), but a live session needs the form token.
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	s, err := a.currentSession(w, r)
 	if errors.Is(err, errNoSession) {
 		http.Redirect(w, r, "/?notice=signed-out", http.StatusSeeOther)
+		return
+	}
+	if s.switched { // the account of the form is gone already
+		http.Redirect(w, r, "/?notice="+orDefault(s.notice, "session-ended"), http.StatusSeeOther)
 		return
 	}
 	if err != nil {
@@ -403,17 +498,20 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.postContext(r)
 	defer cancel()
 	notice := "signed-out"
-	if err := a.signOut(ctx, r, s.s.ID()); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
+	if err := a.signOut(ctx, r, s.id); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
 		a.logger(r).Warn("sign-out: revocation failed", "err", err)
 		notice = "revoke-failed"
 	}
-	a.clearCookie(w, a.sessionCookie)
+	if a.leave(w, r, s) && notice == "signed-out" {
+		notice = "signed-out-switched"
+	}
 	a.logger(r).Info("signed out", "did", s.info.DID)
 	http.Redirect(w, r, "/?notice="+notice, http.StatusSeeOther)
 }
 
 // logoutAll signs out every session of the account in this app: in every
-// browser, on every instance sharing the store.
+// browser, on every instance sharing the store. The browser's other
+// accounts stay signed in.
 func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *session) {
 	list, err := a.client.Sessions(r.Context(), s.info.DID)
 	if err != nil {
@@ -429,7 +527,7 @@ func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *session) {
 			notice = "revoke-failed"
 		}
 	}
-	a.clearCookie(w, a.sessionCookie)
+	a.leave(w, r, s)
 	a.logger(r).Info("signed out everywhere", "did", s.info.DID, "sessions", len(list))
 	http.Redirect(w, r, "/?notice="+notice, http.StatusSeeOther)
 }

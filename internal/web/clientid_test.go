@@ -44,7 +44,7 @@ func TestSessionOfAnotherClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := b.get("/session")
-	if p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/?notice=session-ended" {
+	if p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/?next=%2Fsession&notice=session-ended" {
 		t.Fatalf("/session with another client's session: HTTP %d %s", p.StatusCode, p.Header.Get("Location"))
 	}
 	if c := setCookie(p, "atoauth_session"); c == nil || c.MaxAge >= 0 {

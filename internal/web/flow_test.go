@@ -141,15 +141,19 @@ func TestComposerErrors(t *testing.T) {
 	}
 }
 
+// A session granted less than the app declares: the composer says what is
+// missing in plain words and offers to ask for it — as the declared
+// permission that grants it (transition:generic).
 func TestPostWithoutPermission(t *testing.T) {
 	e := newEnv(t, &envOptions{scope: "atproto transition:generic"})
 	b := e.browser
 	b.signIn(e.alice, atoauthtest.GrantScope("atproto"))
 	p := b.postMultipart("/post", url.Values{"text": {"hi"}})
-	if p.StatusCode != http.StatusBadGateway {
+	if p.StatusCode != http.StatusForbidden {
 		t.Fatalf("HTTP %d", p.StatusCode)
 	}
-	mustContain(t, "page", p.body, "this app was not given the permission", "repo:app.bsky.feed.post?action=create", ">hi</textarea>")
+	mustContain(t, "page", p.body, "does not have your permission to do that yet", "Create posts.", "Your server will ask you to allow: Create, change and delete any records",
+		`name="stepup_scope" value="repo:app.bsky.feed.post?action=create"`, `formaction="/stepup"`, ">Allow this</button>", ">hi</textarea>")
 	// The timeline says why it is not there.
 	mustContain(t, "home", p.body, "not given permission to read your timeline")
 }
@@ -212,15 +216,15 @@ func TestSessionEndedByTheServer(t *testing.T) {
 		says   string
 	}{
 		{"revoked", func(e *env) { e.net.RevokeAll(e.alice); e.net.ExpireAccessTokens() },
-			"session-revoked", "Your server ended your session"},
+			"session-revoked", "You were signed out because your server revoked this sign-in"},
 		{"moved", func(e *env) {
 			e.net.UpdateTamper(func(tm *atoauthtest.Tamper) {
 				tm.ResourceMetadata = func(m map[string]any) { m["authorization_servers"] = []any{"https://elsewhere.example.com"} }
 			})
 			e.net.ExpireAccessTokens()
-		}, "session-moved", "Your account is now hosted by another server"},
+		}, "session-moved", "You were signed out because your account moved to another server"},
 		{"refused", func(e *env) { e.net.UpdateTamper(func(tm *atoauthtest.Tamper) { tm.RejectAccessTokens = true }) },
-			"session-refused", "Your server no longer accepts this session"},
+			"session-refused", "You were signed out because your server no longer accepts this sign-in"},
 	} {
 		t.Run(tc.cause, func(t *testing.T) {
 			e := newEnv(t, nil)

@@ -26,7 +26,7 @@ const maxImageBytes = 1_000_000
 type homePage struct {
 	Profile    profileCard
 	Draft      draft
-	ImageSlots []int
+	ImageSlots []imageSlot
 	Languages  []language
 	Posts      []postItem
 	PostsError string
@@ -47,9 +47,25 @@ type profileCard struct {
 	Posts       int64
 }
 
+// draft is what the composer shows again after a failure or a step-up.
 type draft struct {
 	Text string
 	Lang string
+	Alts [agent.MaxImages]string
+	// ImagesLost: images were chosen, and must be chosen again (no page
+	// can fill a file input).
+	ImagesLost bool
+	// StepUp is the box asking for a missing permission (the composer's,
+	// or a standalone one for a deletion).
+	StepUp *stepUpBox
+	// DeleteRKey is the post whose deletion waited for a permission.
+	DeleteRKey string
+}
+
+// imageSlot is one of the composer's image inputs.
+type imageSlot struct {
+	N   int
+	Alt string
 }
 
 type language struct {
@@ -133,9 +149,15 @@ func preferredLanguage(h string) string {
 // composer, the account's recent posts and its timeline, fetched
 // concurrently.
 func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, status int, errMsg string, d *draft) {
-	p := homePage{ImageSlots: []int{1, 2, 3, 4}}
+	p := homePage{}
 	if d != nil {
 		p.Draft = *d
+		if box := p.Draft.StepUp; box != nil && box.Form == draftDelete {
+			box.Standalone, box.CSRF, box.RKey = true, s.csrf, p.Draft.DeleteRKey
+		}
+	}
+	for i := range agent.MaxImages {
+		p.ImageSlots = append(p.ImageSlots, imageSlot{N: i + 1, Alt: p.Draft.Alts[i]})
 	}
 	p.Languages = languageOptions(p.Draft.Lang, r)
 	ctx, cancel := a.pageContext(r)
@@ -155,7 +177,7 @@ func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, sta
 		}
 	}
 	if ended != nil {
-		a.endSession(w, r, ended)
+		a.endSession(w, r, s, ended)
 		return
 	}
 	if profileErr != nil {
@@ -169,7 +191,9 @@ func (a *App) renderHome(w http.ResponseWriter, r *http.Request, s *session, sta
 		a.logger(r).Info("home: timeline", "err", timelineErr)
 		p.Timeline.Unavailable = timelineUnavailable(timelineErr)
 	}
-	a.render(w, r, status, "home", &view{Title: "Home", Nav: "home", Account: s.account(), CSRF: s.csrf, Error: errMsg, Data: p})
+	v := s.view("Home", "home", p)
+	v.Error = errMsg
+	a.render(w, r, status, "home", v)
 }
 
 func timelineUnavailable(err error) string {
@@ -187,12 +211,14 @@ func timelineUnavailable(err error) string {
 }
 
 // endSession handles a session that has ended (err matches
-// sessionEnded): the cookie goes and the person is asked to sign in
-// again, with the reason in plain words.
-func (a *App) endSession(w http.ResponseWriter, r *http.Request, err error) {
+// sessionEnded): the browser leaves its account — for the next account
+// it is signed in to, or for the sign-in page — with the reason in plain
+// words: the cause the client's event gave (see Notices), or else the
+// one err tells.
+func (a *App) endSession(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	a.logger(r).Info("session ended", "err", err)
-	a.clearCookie(w, a.sessionCookie)
-	http.Redirect(w, r, "/?notice="+sessionEndNotice(err), http.StatusSeeOther)
+	a.leave(w, r, s)
+	http.Redirect(w, r, "/?notice="+orDefault(a.notices.notice(s.id), sessionEndNotice(err)), http.StatusSeeOther)
 }
 
 // loadProfileCard reads the profile from the AppView (with CDN avatar
@@ -355,6 +381,10 @@ func viewImages(embed json.RawMessage) []imageView {
 // language.
 func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
 	d := draft{Text: strings.TrimSpace(r.PostFormValue("text")), Lang: strings.TrimSpace(r.PostFormValue("lang"))}
+	for i := range agent.MaxImages {
+		d.Alts[i] = strings.TrimSpace(r.PostFormValue(fmt.Sprintf("alt%d", i+1)))
+	}
+	d.ImagesLost = hasFile(r, "image1", "image2", "image3", "image4")
 	fail := func(status int, msg string) { a.renderHome(w, r, s, status, msg, &d) }
 	var images []agent.Image
 	for i := 1; i <= agent.MaxImages; i++ {
@@ -366,8 +396,7 @@ func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
 		if data == nil {
 			continue
 		}
-		alt := strings.TrimSpace(r.PostFormValue(fmt.Sprintf("alt%d", i)))
-		images = append(images, agent.Image{Data: bytes.NewReader(data), MimeType: mt, Alt: alt})
+		images = append(images, agent.Image{Data: bytes.NewReader(data), MimeType: mt, Alt: d.Alts[i-1]})
 	}
 	if d.Text == "" && len(images) == 0 {
 		fail(http.StatusBadRequest, "Write something or add an image first.")
@@ -385,7 +414,14 @@ func (a *App) post(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	res, err := s.agent(capWrite).Post(ctx, d.Text, opts)
 	if sessionEnded(err) {
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
+		return
+	}
+	if box := a.newStepUpBox(err, draftPost); box != nil {
+		a.logger(r).Info("post: permission missing", "scope", box.Request)
+		box.HadImages = d.ImagesLost
+		d.StepUp = box
+		fail(http.StatusForbidden, scopeMissingMessage(box, "post"))
 		return
 	}
 	if err != nil {
@@ -452,7 +488,12 @@ func (a *App) deletePost(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	_, err := s.agent(capWrite).DeleteRecord(ctx, "app.bsky.feed.post", rkey, nil)
 	if sessionEnded(err) {
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
+		return
+	}
+	if box := a.newStepUpBox(err, draftDelete); box != nil {
+		a.logger(r).Info("delete: permission missing", "scope", box.Request)
+		a.renderHome(w, r, s, http.StatusForbidden, scopeMissingMessage(box, "delete the post"), &draft{StepUp: box, DeleteRKey: rkey})
 		return
 	}
 	if err != nil {

@@ -31,6 +31,13 @@ type profileForm struct {
 	// ("" when there is none yet): saving swaps against it.
 	CID    string
 	Avatar string // URL of the current avatar
+	// RemoveAvatar: the form asked to remove the avatar.
+	RemoveAvatar bool
+	// AvatarLost: a new avatar was chosen, and must be chosen again (no
+	// page can fill a file input).
+	AvatarLost bool
+	// StepUp is the box asking for a missing permission.
+	StepUp *stepUpBox
 }
 
 // profilePage shows the profile editor, filled from the profile record.
@@ -39,7 +46,7 @@ func (a *App) profilePage(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	f, err := a.loadProfileForm(ctx, s)
 	if sessionEnded(err) {
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
 		return
 	}
 	if err != nil {
@@ -48,7 +55,20 @@ func (a *App) profilePage(w http.ResponseWriter, r *http.Request, s *session) {
 			Message: explainAction(err, "load your profile"), Back: "/", BackLabel: "Back home"}, s)
 		return
 	}
-	a.render(w, r, http.StatusOK, "profile", s.view("Edit profile", "profile", f))
+	if d := a.takeDraft(w, r, s, draftProfile); d != nil {
+		// Back from a step-up: what was typed, on the version it was
+		// typed on (saving swaps against it).
+		f.DisplayName, f.Description, f.CID = d.DisplayName, d.Description, line(maxIDRunes, d.CID)
+		f.RemoveAvatar, f.AvatarLost = d.RemoveAvatar, d.Avatar
+	}
+	a.renderProfileForm(w, r, s, http.StatusOK, "", f)
+}
+
+// renderProfileForm shows the profile editor filled in with f.
+func (a *App) renderProfileForm(w http.ResponseWriter, r *http.Request, s *session, status int, errMsg string, f profileForm) {
+	v := s.view("Edit profile", "profile", f)
+	v.Error = errMsg
+	a.render(w, r, status, "profile", v)
 }
 
 // loadProfileForm fills the profile editor from the profile record. The
@@ -81,15 +101,13 @@ func formDescription(s string) string { return strings.TrimSpace(text(maxTextRun
 // Fields of the record the form does not show are kept.
 func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 	in := profileForm{
-		DisplayName: strings.TrimSpace(r.PostFormValue("displayName")),
-		Description: strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("description"), "\r\n", "\n")),
-		CID:         r.PostFormValue("cid"),
+		DisplayName:  strings.TrimSpace(r.PostFormValue("displayName")),
+		Description:  strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("description"), "\r\n", "\n")),
+		CID:          r.PostFormValue("cid"),
+		RemoveAvatar: r.PostFormValue("removeAvatar") != "",
+		AvatarLost:   hasFile(r, "avatar"),
 	}
-	fail := func(status int, msg string, f profileForm) {
-		v := s.view("Edit profile", "profile", f)
-		v.Error = msg
-		a.render(w, r, status, "profile", v)
-	}
+	fail := func(status int, msg string, f profileForm) { a.renderProfileForm(w, r, s, status, msg, f) }
 	avatar, avatarType, err := formImage(r, "avatar", []string{"image/png", "image/jpeg"})
 	if err != nil {
 		fail(http.StatusBadRequest, "Avatar: "+err.Error(), in)
@@ -111,11 +129,25 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		p = &agent.Profile{CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
 		cid = ""
 	case sessionEnded(err):
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
 		return
 	case err != nil:
 		fail(http.StatusBadGateway, explainAction(err, "load your profile"), in)
 		return
+	}
+	if p.Avatar != nil {
+		in.Avatar = imageURL(blobURL(s.info.PDS, s.info.DID, p.Avatar.CID()))
+	}
+	missing := func(err error) bool {
+		box := a.newStepUpBox(err, draftProfile)
+		if box == nil {
+			return false
+		}
+		a.logger(r).Info("profile: permission missing", "scope", box.Request)
+		box.HadImages = in.AvatarLost
+		in.StepUp = box
+		fail(http.StatusForbidden, scopeMissingMessage(box, "save your profile"), in)
+		return true
 	}
 	// A field shown as the record has it and sent back unchanged keeps
 	// the record's text (which the form may show escaped, or cut); an
@@ -144,7 +176,10 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 	if avatar != nil {
 		blob, err := ag.UploadBlob(ctx, bytes.NewReader(avatar), avatarType)
 		if sessionEnded(err) {
-			a.endSession(w, r, err)
+			a.endSession(w, r, s, err)
+			return
+		}
+		if missing(err) {
 			return
 		}
 		if err != nil {
@@ -160,7 +195,9 @@ func (a *App) saveProfile(w http.ResponseWriter, r *http.Request, s *session) {
 		conflict()
 		return
 	case sessionEnded(err):
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
+		return
+	case missing(err):
 		return
 	case err != nil:
 		a.logger(r).Info("profile: write", "err", err)
@@ -208,7 +245,7 @@ func (a *App) pageOK(w http.ResponseWriter, r *http.Request, s *session, err err
 	case err == nil:
 		return true
 	case sessionEnded(err):
-		a.endSession(w, r, err)
+		a.endSession(w, r, s, err)
 	case errors.Is(err, xrpc.ErrRecordNotFound):
 		a.renderError(w, r, http.StatusNotFound, errorPage{Heading: "Record not found",
 			Message: "There is no record here: it may have been deleted.", Back: "/records", BackLabel: "Back to your records"}, s)

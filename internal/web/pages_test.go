@@ -252,9 +252,10 @@ func TestStaticHealthMetadataNotFound(t *testing.T) {
 		t.Errorf("404: HTTP %d", p.StatusCode)
 	}
 	mustContain(t, "404", p.body, "Page not found", `href="/"`)
-	// Pages that need a session send visitors to the sign-in page.
+	// Pages that need a session send visitors to the sign-in page, which
+	// returns to them.
 	for _, path := range []string{"/profile", "/records", "/session", "/records/app.bsky.feed.post"} {
-		if p := b.get(path); p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/" {
+		if p := b.get(path); p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/?next="+url.QueryEscape(path) {
 			t.Errorf("%s signed out: HTTP %d %s", path, p.StatusCode, p.Header.Get("Location"))
 		}
 	}

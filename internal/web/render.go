@@ -28,8 +28,19 @@ type view struct {
 	Data      any
 }
 
-// accountView is the signed-in account, for the header.
+// accountView is the signed-in account, for the header, with the
+// browser's other accounts for the switcher.
 type accountView struct {
+	Handle string
+	DID    string
+	Others []otherAccountView
+	// CanAdd: the browser may add another account.
+	CanAdd bool
+}
+
+// otherAccountView is another account of the browser: the switcher names
+// it by DID, never by its session id.
+type otherAccountView struct {
 	Handle string
 	DID    string
 }
@@ -37,17 +48,29 @@ type accountView struct {
 // notices are the fixed messages a redirect may ask a page to show
 // (?notice=<code>): a page never prints text taken from the URL.
 var notices = map[string]string{
-	"posted":          "Posted.",
-	"deleted":         "Deleted.",
-	"profile-saved":   "Profile saved.",
-	"signed-out":      "Signed out.",
-	"signed-out-all":  "Signed out everywhere: every session of your account in this app was revoked.",
-	"session-ended":   "Your session has ended. Please sign in again.",
-	"session-revoked": "Your server ended your session: it was signed out elsewhere, revoked, or unused for too long. Please sign in again.",
-	"session-moved":   "Your account is now hosted by another server, so your session here was ended to keep the account safe. Please sign in again.",
-	"session-refused": "Your server no longer accepts this session (the account may have moved). Please sign in again.",
-	"session-key":     "This app changed the key it signs in with, so your session had to end. Please sign in again.",
-	"revoke-failed":   "Signed out. Your server could not be reached to revoke the session; its tokens were deleted here and expire on their own.",
+	"posted":                 "Posted.",
+	"deleted":                "Deleted.",
+	"profile-saved":          "Profile saved.",
+	"signed-out":             "Signed out.",
+	"signed-out-switched":    "Signed out of that account. This is the next account signed in in this browser.",
+	"signed-out-accounts":    "Signed out of every account in this browser.",
+	"signed-out-all":         "Signed out everywhere: every session of your account in this app was revoked.",
+	"switched":               "Switched account.",
+	"session-ended":          "Your session has ended. Please sign in again.",
+	"session-ended-switched": "The account you were using is no longer signed in here, so this is the next account signed in in this browser.",
+	// Why a session ended, from the client's events (see causeNotice)
+	// or from the error that ended it (sessionEndNotice).
+	"session-revoked":        "You were signed out because your server revoked this sign-in: you signed out of this app elsewhere (on your server's account pages, say), or the access was withdrawn or unused for too long. Please sign in again.",
+	"session-moved":          "You were signed out because your account moved to another server or its identity changed, so this sign-in could no longer be trusted. Please sign in again.",
+	"session-refused":        "You were signed out because your server no longer accepts this sign-in (the account may have moved or been deactivated). Please sign in again.",
+	"session-key":            "You were signed out because this app changed the key it signs in with. Please sign in again.",
+	"session-refresh-failed": "You were signed out because your server refused to renew this sign-in. Please sign in again.",
+	"session-signed-out":     "You were signed out because you signed out in another window or browser (with “Sign out everywhere”, say). Please sign in again.",
+	"revoke-failed":          "Signed out. Your server could not be reached to revoke the session; its tokens were deleted here and expire on their own.",
+	// Back from a step-up.
+	"stepup-granted":  "Permission granted: submit again.",
+	"stepup-declined": "You declined the permission, so nothing was changed. What you typed is still here.",
+	"stepup-failed":   "The permission request did not complete, so nothing was changed. What you typed is still here; try again.",
 }
 
 func (a *App) loadTemplates() error {

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -104,6 +105,16 @@ type Options struct {
 	// SignUpServer is the server the "create account" page suggests
 	// (default "https://bsky.social").
 	SignUpServer string
+	// SignInScope is what a sign-in asks for: a subset of the client's
+	// scope (the client metadata's), with "atproto". Default: the
+	// client's whole scope. A form that needs more shows what is missing
+	// and asks for it then (a step-up), keeping what was typed.
+	SignInScope string
+	// Notices, whose Events must be the client's Config.Events, tells
+	// the app why sessions ended, for the "You were signed out because …"
+	// notices (see Notices). Default: the app knows no causes, and says
+	// only that a session has ended.
+	Notices *Notices
 
 	// PageTimeout bounds all the calls a page that reads makes to the
 	// account's PDS and, through it, the AppView: a slow server holds the
@@ -137,6 +148,8 @@ type App struct {
 	proxyMemory  xrpc.ProxyMemory // PDSes without a default AppView, for every session
 	signUpServer string
 	confidential bool
+	signInScope  string
+	notices      *Notices
 
 	pages   map[string]*template.Template
 	asset   string // version of the static files, for cache busting
@@ -146,9 +159,12 @@ type App struct {
 	limiter *limiter
 	csp     string
 
-	sessionCookie string
-	stateCookie   string
-	sessionMaxAge time.Duration
+	sessionCookie  string
+	stateCookie    string
+	accountsCookie string // the browser's other accounts
+	stepUpCookie   string // the session a step-up replaces
+	draftCookie    string // what a form held during a step-up
+	sessionMaxAge  time.Duration
 
 	pageTimeout, postTimeout time.Duration
 	perSession, perClient    int
@@ -158,8 +174,11 @@ type App struct {
 // Cookie names; with Secure cookies they carry the __Host- prefix, which
 // browsers only accept from https with Path=/ and no Domain.
 const (
-	sessionCookieName = "atoauth_session"
-	stateCookieName   = "atoauth_state"
+	sessionCookieName  = "atoauth_session"
+	stateCookieName    = "atoauth_state"
+	accountsCookieName = "atoauth_accounts"
+	stepUpCookieName   = "atoauth_stepup"
+	draftCookieName    = "atoauth_draft" // and atoauth_draft2
 )
 
 // New checks opts and returns the app.
@@ -174,6 +193,7 @@ func New(opts Options) (*App, error) {
 		host:         opts.CanonicalHost,
 		trustProxy:   opts.TrustProxy,
 		signUpServer: opts.SignUpServer,
+		notices:      opts.Notices,
 		mux:          http.NewServeMux(),
 		cop:          http.NewCrossOriginProtection(),
 	}
@@ -220,10 +240,21 @@ func New(opts Options) (*App, error) {
 	}
 	md := a.client.Metadata()
 	a.confidential = md.TokenEndpointAuthMethod == "private_key_jwt"
-	a.sessionCookie, a.stateCookie = sessionCookieName, stateCookieName
-	if a.secure {
-		a.sessionCookie, a.stateCookie = "__Host-"+sessionCookieName, "__Host-"+stateCookieName
+	if opts.SignInScope != "" {
+		if err := checkSignInScope(opts.SignInScope, md.Scope); err != nil {
+			return nil, err
+		}
+		a.signInScope = strings.Join(strings.Fields(opts.SignInScope), " ")
 	}
+	if a.notices == nil {
+		a.notices = NewNotices(a.log)
+	}
+	prefix := ""
+	if a.secure {
+		prefix = "__Host-"
+	}
+	a.sessionCookie, a.stateCookie = prefix+sessionCookieName, prefix+stateCookieName
+	a.accountsCookie, a.stepUpCookie, a.draftCookie = prefix+accountsCookieName, prefix+stepUpCookieName, prefix+draftCookieName
 	// The reference server keeps a public client's session for two weeks
 	// and a confidential client's for up to two years; the cookie need not
 	// outlive that.
@@ -277,8 +308,12 @@ func (a *App) routes(redirectURIs []string) {
 	m.HandleFunc("GET /records/{collection}", a.signedIn(a.records))
 	m.HandleFunc("GET /records/{collection}/{rkey}", a.signedIn(a.record))
 	m.HandleFunc("GET /session", a.signedIn(a.sessionPage))
+	m.HandleFunc("POST /stepup", a.signedIn(a.stepUp))
+	m.HandleFunc("GET /accounts/add", a.signedIn(a.addAccountPage))
+	m.HandleFunc("POST /switch", a.signedIn(a.switchAccount))
 	m.HandleFunc("POST /logout", a.logout)
 	m.HandleFunc("POST /logout/all", a.signedIn(a.logoutAll))
+	m.HandleFunc("POST /logout/accounts", a.signedIn(a.logoutAccounts))
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.Handle("GET /static/", a.staticHandler())
 	m.Handle("GET "+MetadataPath, a.client.MetadataHandler())
@@ -286,6 +321,29 @@ func (a *App) routes(redirectURIs []string) {
 		m.Handle("GET "+JWKSPath, a.client.JWKSHandler())
 	}
 	m.HandleFunc("/", a.notFound)
+}
+
+// checkSignInScope checks that a sign-in scope is a subset of the
+// client's scope (as tokens, as atoauth.Client.Start does) with
+// "atproto".
+func checkSignInScope(signIn, client string) error {
+	if _, err := scope.Parse(signIn); err != nil {
+		return fmt.Errorf("web: Options.SignInScope: %w", err)
+	}
+	declared := strings.Fields(client)
+	var missing []string
+	for _, t := range strings.Fields(signIn) {
+		if !slices.Contains(declared, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("web: Options.SignInScope asks for %q, which the client's scope %q does not declare: a sign-in may ask only for part of the client's scope", strings.Join(missing, " "), client)
+	}
+	if !slices.Contains(strings.Fields(signIn), "atproto") {
+		return fmt.Errorf("web: Options.SignInScope %q lacks \"atproto\", which every sign-in asks for", signIn)
+	}
+	return nil
 }
 
 // contentSecurityPolicy allows nothing inline: styles and scripts come

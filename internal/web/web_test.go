@@ -52,6 +52,9 @@ type envOptions struct {
 	scope   string
 	// httpClient replaces the client's default HTTP client.
 	httpClient *http.Client
+	// noEvents leaves the client's events unwired: the app then knows no
+	// cause of a session's end.
+	noEvents bool
 }
 
 func newEnv(t *testing.T, o *envOptions) *env {
@@ -71,13 +74,21 @@ func newEnv(t *testing.T, o *envOptions) *env {
 	}
 	cfg.Store = e.store
 	cfg.HTTPClient = o.httpClient
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The app learns why sessions end from the client's events, as
+	// atoauth serve wires it.
+	notices := web.NewNotices(logger)
+	if !o.noEvents {
+		cfg.Events = notices.Events()
+	}
 	e.client, err = atoauth.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wo := o.web
 	wo.Client = e.client
-	wo.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	wo.Logger = logger
+	wo.Notices = notices
 	e.app, err = web.New(wo)
 	if err != nil {
 		t.Fatal(err)

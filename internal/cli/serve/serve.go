@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 
 	Addr  string // listen address, default DefaultAddr
 	Scope string // every scope the app may ask for
+	// SignInScope is what a sign-in asks for, a subset of Scope ("": all
+	// of Scope); a form that needs more asks for it then (a step-up).
+	SignInScope string
 	// PublicURL makes the app a web client served at this origin
 	// ("https://app.example.com"); "" is the loopback development client.
 	PublicURL string
@@ -66,12 +70,13 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	s := f.Settings
 	o := &Options{
-		Factory:    f,
-		Addr:       envOr(s, "ATOAUTH_ADDR", DefaultAddr),
-		Scope:      envOr(s, "ATOAUTH_SCOPE", cmdutil.DefaultScope),
-		PublicURL:  s.Getenv("ATOAUTH_PUBLIC_URL"),
-		ClientKeys: splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
-		ClientName: s.Getenv("ATOAUTH_CLIENT_NAME"),
+		Factory:     f,
+		Addr:        envOr(s, "ATOAUTH_ADDR", DefaultAddr),
+		Scope:       envOr(s, "ATOAUTH_SCOPE", cmdutil.DefaultScope),
+		SignInScope: s.Getenv("ATOAUTH_SIGNIN_SCOPE"),
+		PublicURL:   s.Getenv("ATOAUTH_PUBLIC_URL"),
+		ClientKeys:  splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
+		ClientName:  s.Getenv("ATOAUTH_CLIENT_NAME"),
 	}
 	o.TrustProxy, _ = strconv.ParseBool(s.Getenv("ATOAUTH_TRUST_PROXY"))
 	o.LogJSON, _ = strconv.ParseBool(s.Getenv("ATOAUTH_LOG_JSON"))
@@ -82,6 +87,12 @@ func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cob
 post. By default it is a loopback development client (no hosting needed) on
 http://127.0.0.1:8080, with its sessions in atoauth.db in the config
 directory ($ATOAUTH_CONFIG_DIR, else ~/.config/atoauth).
+
+--scope is every permission the app may ask for (its client metadata
+declares it); --signin-scope, a part of it, is what a sign-in asks for.
+When a form needs a permission the session lacks (say, editing the
+profile after signing in to post only), the app names it and asks for it
+then, keeping what was typed.
 
 In production, --public-url makes it a web client whose client_id is
 URL/oauth-client-metadata.json, which the app serves (and URL/oauth/jwks.json);
@@ -107,6 +118,8 @@ Environment only:
 		Example: `  atoauth serve
   atoauth serve --insecure-dev --plc-url http://localhost:2582 --handle-resolver http://localhost:2583
   atoauth serve --store postgres://app@db.internal/app
+  atoauth serve --scope 'atproto repo:app.bsky.feed.post?action=create blob:image/* repo:app.bsky.actor.profile?action=create&action=update' \
+      --signin-scope 'atproto repo:app.bsky.feed.post?action=create blob:image/*'
   atoauth serve --addr :8080 --public-url https://app.example.com --client-key /etc/atoauth/key.jwk \
       --store postgres://app@db.internal/app --trust-proxy`,
 		Args: cobra.NoArgs,
@@ -126,6 +139,7 @@ Environment only:
 	fl := cmd.Flags()
 	fl.StringVar(&o.Addr, "addr", o.Addr, "listen address (ATOAUTH_ADDR)")
 	fl.StringVar(&o.Scope, "scope", o.Scope, "scopes the app may ask for (ATOAUTH_SCOPE)")
+	fl.StringVar(&o.SignInScope, "signin-scope", o.SignInScope, "what a sign-in asks for: a part of --scope, with atproto; forms ask for the rest when they need it (ATOAUTH_SIGNIN_SCOPE; default: all of --scope)")
 	fl.StringVar(&o.PublicURL, "public-url", o.PublicURL, "production: the https origin the app is reached at, e.g. https://app.example.com (ATOAUTH_PUBLIC_URL)")
 	fl.StringArrayVar(&o.ClientKeys, "client-key", o.ClientKeys, "with --public-url: a private ES256 JWK file from 'atoauth keygen', newest first; repeat to rotate (ATOAUTH_CLIENT_KEY, comma-separated)")
 	fl.StringVar(&o.ClientName, "client-name", o.ClientName, "name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)")
@@ -138,6 +152,20 @@ Environment only:
 func (o *Options) validate() error {
 	if o.Factory != nil && (o.PLCURL != "" || o.HandleResolver != "" || o.InsecureDev || o.Store != "") {
 		return errors.New("serve: Options.PLCURL, HandleResolver, InsecureDev and Store are for a Run without a Factory: set them in its Settings")
+	}
+	if o.SignInScope != "" {
+		declared := strings.Fields(o.Scope)
+		if o.Scope == "" {
+			declared = strings.Fields(web.DefaultScope)
+		}
+		for _, t := range strings.Fields(o.SignInScope) {
+			if !slices.Contains(declared, t) {
+				return cmdutil.Usagef("serve: --signin-scope asks for %q, which --scope (%q) does not list: the sign-in scope must be a part of --scope", t, strings.Join(declared, " "))
+			}
+		}
+		if !slices.Contains(strings.Fields(o.SignInScope), "atproto") {
+			return cmdutil.Usagef("serve: --signin-scope %q must include atproto, which every sign-in asks for", o.SignInScope)
+		}
 	}
 	if len(o.ClientKeys) > 0 && o.PublicURL == "" {
 		return cmdutil.Usagef("serve: --client-key needs --public-url (the loopback development client is always public)")
@@ -233,11 +261,16 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	cfg.Store = store
 	cfg.Logger = logger
+	// The app learns from the client's events why sessions end; the
+	// client is made first, so the Notices are too.
+	notices := web.NewNotices(logger)
+	cfg.Events = notices.Events()
 	client, err := atoauth.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: s.AppView, InsecureDev: s.InsecureDev}
+	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: s.AppView, InsecureDev: s.InsecureDev,
+		SignInScope: o.SignInScope, Notices: notices}
 	if o.PublicURL == "" {
 		// The loopback client redirects to 127.0.0.1: keep the browser
 		// there (cookies are per host).

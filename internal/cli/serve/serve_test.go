@@ -362,3 +362,44 @@ func TestLogLevels(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSignInScope(t *testing.T) {
+	const all = "atproto repo:app.bsky.feed.post?action=create blob:image/* repo:app.bsky.actor.profile?action=create&action=update"
+	const post = "atproto repo:app.bsky.feed.post?action=create blob:image/*"
+	o, _, err := parse(t, map[string]string{"ATOAUTH_SCOPE": all, "ATOAUTH_SIGNIN_SCOPE": post})
+	if err != nil || o.SignInScope != post || o.Scope != all {
+		t.Fatalf("from the environment: %+v %v", o, err)
+	}
+	o, _, err = parse(t, nil, "--scope", all, "--signin-scope", post)
+	if err != nil || o.SignInScope != post {
+		t.Fatalf("from flags: %+v %v", o, err)
+	}
+	if o, _, _ := parse(t, nil); o.SignInScope != "" {
+		t.Errorf("default sign-in scope %q, want none (all of --scope)", o.SignInScope)
+	}
+	for _, tc := range []struct{ scope, signIn, says string }{
+		{all, "atproto repo:app.bsky.feed.like", `"repo:app.bsky.feed.like"`},
+		{"", "atproto repo:app.bsky.feed.post?action=create", "does not list"},
+		{all, "repo:app.bsky.feed.post?action=create", "must include atproto"},
+	} {
+		args := []string{"--signin-scope", tc.signIn}
+		if tc.scope != "" {
+			args = append(args, "--scope", tc.scope)
+		}
+		_, _, err := parse(t, nil, args...)
+		if !isUsage(err) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("--signin-scope %q with --scope %q: %v, want a usage error saying %s", tc.signIn, tc.scope, err, tc.says)
+		}
+	}
+	_, help, _ := parse(t, nil, "--help")
+	if !strings.Contains(help, "--signin-scope") || !strings.Contains(help, "ATOAUTH_SIGNIN_SCOPE") {
+		t.Errorf("--help does not document --signin-scope:\n%s", help)
+	}
+}
+
+// TestRunWithSignInScope serves an app whose sign-in asks for part of
+// its scope: it starts (web.New accepts the sign-in scope).
+func TestRunWithSignInScope(t *testing.T) {
+	runAndStop(t, &Options{Addr: "127.0.0.1:0", Scope: "atproto transition:generic", SignInScope: "atproto",
+		Store: filepath.Join(t.TempDir(), "atoauth.db")})
+}
