@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,10 +31,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var servingRE = regexp.MustCompile(`serving on (http://127\.0\.0\.1:\d+)`)
+var (
+	servingRE = regexp.MustCompile(`serving on (http://127\.0\.0\.1:\d+)`)
+	metricsRE = regexp.MustCompile(`metrics on (http://127\.0\.0\.1:\d+/metrics)`)
+)
 
 // startServe starts `atoauth serve` as a process and returns its URL.
 func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	u, _ := startServeWithMetrics(t, args...)
+	return u
+}
+
+// startServeWithMetrics is startServe that also returns the /metrics URL
+// when args hold --metrics-addr.
+func startServeWithMetrics(t *testing.T, args ...string) (string, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "ATOAUTH_TEST_MAIN=1", "ATOAUTH_CONFIG_DIR="+t.TempDir())
@@ -59,22 +71,32 @@ func startServe(t *testing.T, args ...string) string {
 			t.Logf("serve logs:\n%s", logs.String())
 		}
 	})
-	found := make(chan string, 1)
+	found, metrics := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
+			if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
+				metrics <- m[1]
+			}
 		}
 	}()
+	var u, mu string
 	select {
-	case u := <-found:
-		return u
+	case u = <-found:
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return ""
+	if slices.Contains(args, "--metrics-addr") {
+		select {
+		case mu = <-metrics:
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not announce its metrics")
+		}
+	}
+	return u, mu
 }
 
 // TestTwoServeInstancesShareOnePostgreSQLStore runs two `atoauth serve`

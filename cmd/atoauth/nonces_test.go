@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -39,7 +40,7 @@ func testServeFleetSharesNonces(t *testing.T, store string) {
 	n := atoauthtest.NewNetwork(t, atoauthtest.Options{})
 	alice := n.CreateAccount("alice.test")
 	common := []string{"--store", store, "--insecure-dev", "--plc-url", n.PLC.URL, "--handle-resolver", n.PDS.URL}
-	a := startServe(t, common...)
+	a, metricsA := startServeWithMetrics(t, append(common, "--metrics-addr", "127.0.0.1:0")...)
 	b := startServe(t, common...)
 
 	jar, _ := cookiejar.New(nil) // cookies are per host, not port: A and B share them
@@ -94,5 +95,28 @@ func testServeFleetSharesNonces(t *testing.T, store string) {
 	}
 	if as != 1 {
 		t.Errorf("%d AS nonce challenges, want 1 (the sign-in's PAR)", as)
+	}
+
+	// A's metrics tell the same story: one sign-in, the nonce challenges
+	// it met, its XRPC calls; and no label names the account.
+	resp, err = http.Get(metricsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`atoauth_logins_total{outcome="ok",stage="start"} 1`,
+		`atoauth_logins_total{outcome="ok",stage="callback"} 1`,
+		`atoauth_dpop_nonce_challenges_total{server="authorization_server"} 1`,
+		fmt.Sprintf(`atoauth_dpop_nonce_challenges_total{server="pds"} %d`, onA),
+		`atoauth_xrpc_requests_total{family="com.atproto",status="2xx"}`,
+	} {
+		if !strings.Contains(string(scraped), want) {
+			t.Errorf("A's /metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(scraped), alice.String()) || strings.Contains(string(scraped), "alice.test") {
+		t.Error("A's /metrics names the account")
 	}
 }

@@ -17,7 +17,9 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	"github.com/atoauth/atoauth/internal/metrics"
 	"github.com/atoauth/atoauth/internal/web"
+	"github.com/atoauth/atoauth/safehttp"
 	"github.com/spf13/cobra"
 )
 
@@ -49,11 +51,17 @@ type Options struct {
 	TrustProxy bool
 	// LogJSON writes the logs as JSON lines instead of text.
 	LogJSON bool
+	// MetricsAddr, when set, is a second listen address that serves
+	// /metrics in the Prometheus text format (keep it off the public
+	// network: it is not authenticated).
+	MetricsAddr string
 
 	// Listening, when set, is called with the listening address once the
 	// app is ready to serve (before "serving on" is printed): how a
-	// caller learns the port of Addr "127.0.0.1:0".
-	Listening func(addr net.Addr)
+	// caller learns the port of Addr "127.0.0.1:0". MetricsListening is
+	// the same for MetricsAddr.
+	Listening        func(addr net.Addr)
+	MetricsListening func(addr net.Addr)
 
 	// PLCURL, HandleResolver, InsecureDev and Store are the global
 	// settings of a Run without a Factory (a program or test that runs the
@@ -77,6 +85,7 @@ func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cob
 		PublicURL:   s.Getenv("ATOAUTH_PUBLIC_URL"),
 		ClientKeys:  splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
 		ClientName:  s.Getenv("ATOAUTH_CLIENT_NAME"),
+		MetricsAddr: s.Getenv("ATOAUTH_METRICS_ADDR"),
 	}
 	o.TrustProxy, _ = strconv.ParseBool(s.Getenv("ATOAUTH_TRUST_PROXY"))
 	o.LogJSON, _ = strconv.ParseBool(s.Getenv("ATOAUTH_LOG_JSON"))
@@ -102,6 +111,9 @@ first, existing ones keep theirs while it is listed; publish a new key (listed
 second) 10 minutes before you list it first (see 'atoauth keygen --help').
 Several instances share one --store postgres://… URL: sessions, refresh locks
 and the servers' DPoP nonces (one nonce retry per server for the fleet).
+--metrics-addr serves Prometheus metrics on a second, private address:
+sign-ins, refreshes by outcome, XRPC calls by method family and status,
+DPoP nonce challenges, refresh-lock waits (labels never name an account).
 
 Each flag is also read from the environment variable shown. The global
 flags apply as to every command: --store (a SQLite file, a postgres:// URL
@@ -145,6 +157,7 @@ Environment only:
 	fl.StringVar(&o.ClientName, "client-name", o.ClientName, "name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)")
 	fl.BoolVar(&o.TrustProxy, "trust-proxy", o.TrustProxy, "behind a reverse proxy: the client address from the last X-Forwarded-For entry, the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)")
 	fl.BoolVar(&o.LogJSON, "log-json", o.LogJSON, "JSON logs (ATOAUTH_LOG_JSON=1)")
+	fl.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "serve /metrics (Prometheus) on this second address, e.g. 127.0.0.1:9090; keep it private (ATOAUTH_METRICS_ADDR)")
 	return cmd
 }
 
@@ -247,6 +260,13 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
+	var mln net.Listener
+	if o.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+			return fmt.Errorf("serve: metrics: %w", err)
+		}
+		defer mln.Close()
+	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	store, err := f.Store(ctx)
 	if err != nil {
@@ -261,6 +281,11 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	cfg.Store = store
 	cfg.Logger = logger
+	m := metrics.New()
+	cfg.Observer = m.Observer()
+	hc := safehttp.NewClient(safehttp.Options{AllowInsecureDevelopment: s.InsecureDev})
+	hc.Transport = m.XRPC(hc.Transport)
+	cfg.HTTPClient = hc
 	// The app learns from the client's events why sessions end; the
 	// client is made first, so the Notices are too.
 	notices := web.NewNotices(logger)
@@ -294,8 +319,20 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "atoauth: serving %s on %s (client_id %s, %s client)\n", o.PublicURL, ln.Addr(), client.ClientID(), kind)
 	}
 	fmt.Fprintf(stdout, "atoauth: sessions are stored in %s\n", describe(store))
-	errc := make(chan error, 1)
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		msrv := newServer(mux)
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(mln) }()
+		if o.MetricsListening != nil {
+			o.MetricsListening(mln.Addr())
+		}
+		fmt.Fprintf(stdout, "atoauth: metrics on http://%s/metrics\n", mln.Addr())
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -303,8 +340,10 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
 }

@@ -189,13 +189,14 @@ func runAndStop(t *testing.T, o *Options) string {
 
 func TestParseProductionFlags(t *testing.T) {
 	env := map[string]string{"ATOAUTH_PUBLIC_URL": "https://app.example.com", "ATOAUTH_CLIENT_KEY": "new.jwk, old.jwk", "ATOAUTH_TRUST_PROXY": "1",
-		"ATOAUTH_CLIENT_NAME": "My App", "ATOAUTH_LOG_JSON": "true", "ATOAUTH_SCOPE": "atproto", "ATOAUTH_ADDR": ":9090"}
+		"ATOAUTH_CLIENT_NAME": "My App", "ATOAUTH_LOG_JSON": "true", "ATOAUTH_SCOPE": "atproto", "ATOAUTH_ADDR": ":9090",
+		"ATOAUTH_METRICS_ADDR": "127.0.0.1:9091"}
 	o, _, err := parse(t, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.PublicURL != "https://app.example.com" || strings.Join(o.ClientKeys, " ") != "new.jwk old.jwk" || !o.TrustProxy ||
-		o.ClientName != "My App" || !o.LogJSON || o.Scope != "atproto" || o.Addr != ":9090" {
+		o.ClientName != "My App" || !o.LogJSON || o.Scope != "atproto" || o.Addr != ":9090" || o.MetricsAddr != "127.0.0.1:9091" {
 		t.Errorf("options = %+v", o)
 	}
 	o, _, err = parse(t, env, "--client-key", "a.jwk", "--client-key", "b.jwk", "--appview", "did:web:appview.example#bsky_appview")
