@@ -2,20 +2,21 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/agent"
+	"github.com/atoauth/atoauth/atoauthhttp"
 )
+
+// Signing in and out, CSRF, the return path and the browser's accounts
+// are atoauthhttp's: the app mounts its handlers, wraps its pages in its
+// middleware, answers its errors with the app's pages (authError) and
+// turns its events into the app's notices (authEvent).
 
 // session is the signed-in account of a request.
 type session struct {
@@ -23,8 +24,8 @@ type session struct {
 	id   string
 	info atoauth.SessionInfo
 	csrf string
-	// others are the browser's other accounts (see currentSession).
-	others []otherAccount
+	// others are the browser's other accounts.
+	others []atoauth.SessionInfo
 	// notice explains an account this request found gone ("" for none);
 	// switched: the current account was gone, and another is current now.
 	notice   string
@@ -50,7 +51,7 @@ func (s *session) agent(limit int64) *agent.Agent {
 func (s *session) account() *accountView {
 	v := &accountView{Handle: s.info.Handle.String(), DID: s.info.DID.String(), CanAdd: 1+len(s.others) < maxAccounts}
 	for _, o := range s.others {
-		v.Others = append(v.Others, otherAccountView{Handle: o.info.Handle.String(), DID: o.info.DID.String()})
+		v.Others = append(v.Others, otherAccountView{Handle: o.Handle.String(), DID: o.DID.String()})
 	}
 	return v
 }
@@ -59,17 +60,6 @@ func (s *session) account() *accountView {
 func (s *session) view(title, nav string, data any) *view {
 	return &view{Title: title, Nav: nav, Account: s.account(), CSRF: s.csrf, Notice: notices[s.notice], Data: data}
 }
-
-// csrfToken derives the form token of a session from its id: only a
-// holder of the (HttpOnly) session cookie can know it, and it needs no
-// server-side state, so it works across instances.
-func csrfToken(sessionID string) string {
-	sum := sha256.Sum256([]byte("atoauth web form token\x00" + sessionID))
-	return base64.RawURLEncoding.EncodeToString(sum[:24])
-}
-
-// errNoSession means the request carries no usable session cookie.
-var errNoSession = errors.New("web: not signed in")
 
 // agentOptions are the options of the sessions' agents, without their
 // response cap (each page sets the one it needs: see session.agent).
@@ -93,50 +83,64 @@ func (a *App) postContext(r *http.Request) (context.Context, context.CancelFunc)
 	return context.WithTimeout(r.Context(), a.postTimeout)
 }
 
-// signedIn wraps a handler that needs a session: without one, GETs go to
-// the sign-in page and POSTs too, with a notice. POSTs must carry the
-// session's form token.
-func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody(r.URL.Path))
+// sessionOf is the signed-in session of a request the middleware let
+// through (nil when signed out).
+func (a *App) sessionOf(r *http.Request) (*session, error) {
+	acc, ok := atoauthhttp.AccountsFrom(r.Context())
+	if !ok || acc.Current == nil {
+		return nil, nil
+	}
+	opts := a.agentOptions()
+	o := *opts
+	o.XRPC.MaxResponseBytes = capProfile
+	small, err := agent.New(acc.Current, &o)
+	if err != nil {
+		return nil, err
+	}
+	return &session{s: acc.Current, id: acc.Current.ID(), info: acc.Current.Info(), csrf: atoauthhttp.CSRFToken(r.Context()),
+		others: acc.Others, notice: a.endedNotice(acc), switched: acc.CurrentEnded, opts: opts, small: small}, nil
+}
+
+// endedNotice is the notice that explains the sessions a request found
+// ended ("" for none): why the current one ended when the app knows it
+// (Notices), else "session-ended" ("session-ended-switched" when another
+// account is current now); else why another account ended, when known.
+func (a *App) endedNotice(acc *atoauthhttp.Accounts) string {
+	var cur, others string
+	for i, id := range acc.Ended {
+		n := a.notices.notice(id)
+		if i == 0 && acc.CurrentEnded {
+			cur = orDefault(n, "session-ended")
+		} else if others == "" {
+			others = n
 		}
-		s, err := a.currentSession(w, r)
-		get := r.Method == http.MethodGet || r.Method == http.MethodHead
-		if errors.Is(err, errNoSession) {
-			// To the sign-in page, which returns here (a GET) once signed
-			// in.
-			q := url.Values{}
-			if n := signedOutNotice(err); n != "" {
-				q.Set("notice", n)
-			} else if !get {
-				q.Set("notice", "session-ended")
-			}
-			if next := safeReturn(r.URL.RequestURI()); get && next != "/" {
-				q.Set("next", next)
-			}
-			target := "/"
-			if len(q) > 0 {
-				target += "?" + q.Encode()
-			}
-			http.Redirect(w, r, target, http.StatusSeeOther)
-			return
-		}
-		if err != nil {
+	}
+	notice := orDefault(cur, others)
+	if notice == "session-ended" && acc.Current != nil {
+		notice = "session-ended-switched"
+	}
+	return notice
+}
+
+// signedIn wraps a handler that needs a session in
+// atoauthhttp.RequireSession: without one, GETs go to the sign-in page
+// (which returns to them) and POSTs too, with a notice (see authError);
+// POSTs must come from this origin with the session's form token.
+func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, s *session)) http.Handler {
+	inner := a.auth.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := a.sessionOf(r)
+		if err != nil || s == nil {
 			a.storeFailed(w, r, err)
 			return
 		}
-		if s.switched && !get {
-			// The form was for the account that is gone, not for the one
-			// current now.
-			http.Redirect(w, r, "/?notice="+orDefault(s.notice, "session-ended"), http.StatusSeeOther)
-			return
-		}
-		if r.Method == http.MethodPost && !a.checkCSRF(w, r, s) {
-			return
-		}
 		h(w, r, s)
-	}
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody(r.URL.Path))
+		}
+		inner.ServeHTTP(w, r)
+	})
 }
 
 // maxBody caps request bodies: four images on a post, one avatar on the
@@ -149,36 +153,6 @@ func maxBody(path string) int64 {
 		return maxImageBytes + 64<<10
 	}
 	return 64 << 10
-}
-
-// checkCSRF verifies the form token of a POST; on failure it answers 403.
-func (a *App) checkCSRF(w http.ResponseWriter, r *http.Request, s *session) bool {
-	var got string
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		if err := r.ParseMultipartForm(1 << 20); err != nil {
-			a.formTooLarge(w, r, s, err)
-			return false
-		}
-	}
-	got = r.PostFormValue("csrf")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1 {
-		return true
-	}
-	a.logger(r).Info("form token mismatch", "path", r.URL.Path)
-	a.renderError(w, r, http.StatusForbidden, errorPage{
-		Heading: "This form has expired",
-		Message: "The form was not sent from this app's current page (or you signed in again since). Go back, reload the page and try again.",
-	}, s)
-	return false
-}
-
-func (a *App) formTooLarge(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	var mbe *http.MaxBytesError
-	msg := "The form could not be read. Please try again."
-	if errors.As(err, &mbe) {
-		msg = "That is too much to upload at once: each image may be at most 1 MB."
-	}
-	a.renderError(w, r, http.StatusRequestEntityTooLarge, errorPage{Heading: "Could not read the form", Message: msg, Back: "/", BackLabel: "Back"}, s)
 }
 
 func (a *App) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -199,132 +173,41 @@ type signInPage struct {
 	Adding bool
 }
 
+// home is the sign-in page for a signed-out browser, else the home page.
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	s, err := a.currentSession(w, r)
-	switch {
-	case errors.Is(err, errNoSession):
+	acc, _ := atoauthhttp.AccountsFrom(r.Context())
+	if acc == nil || acc.Current == nil {
 		p := signInPage{Next: returnField(r.URL.Query().Get("next"))}
-		a.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Notice: notices[signedOutNotice(err)], Data: p})
-	case err != nil:
-		a.storeFailed(w, r, err)
-	default:
-		var d *draft
-		if fd := a.takeDraft(w, r, s, draftPost, draftDelete); fd != nil {
-			d = homeDraftOf(fd, nil)
+		n := ""
+		if acc != nil {
+			n = a.endedNotice(acc)
 		}
-		a.renderHome(w, r, s, http.StatusOK, "", d)
+		a.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Notice: notices[n], Data: p})
+		return
 	}
+	s, err := a.sessionOf(r)
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	var d *draft
+	if fd := a.takeDraft(w, r, s, draftPost, draftDelete); fd != nil {
+		d = homeDraftOf(fd, nil)
+	}
+	a.renderHome(w, r, s, http.StatusOK, "", d)
 }
 
 // returnField is the sign-in form's hidden return path: "" for the home
-// page or a path safeReturn refuses.
+// page or a path atoauthhttp.SafeReturn refuses.
 func returnField(next string) string {
-	if next = safeReturn(next); next == "/" {
+	if next = atoauthhttp.SafeReturn(next); next == "/" {
 		return ""
 	}
 	return next
 }
 
-// allowSignIn applies the sign-in rate limit; on refusal it answers 429.
-func (a *App) allowSignIn(w http.ResponseWriter, r *http.Request) bool {
-	if a.limiter == nil {
-		return true
-	}
-	ok, wait := a.limiter.allow(limitKey(a.clientAddr(r)))
-	if ok {
-		return true
-	}
-	secs := int(wait/time.Second) + 1
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	a.logger(r).Warn("sign-in rate limited", "client", a.clientAddr(r))
-	a.renderError(w, r, http.StatusTooManyRequests, errorPage{
-		Heading: "Too many sign-in attempts",
-		Message: "Please wait a minute before trying again.",
-	}, nil)
-	return false
-}
-
-func (a *App) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if !a.allowSignIn(w, r) {
-		return
-	}
-	input := normalizeIdentifier(r.PostFormValue("identifier"))
-	p := signInPage{Input: input, Next: returnField(r.PostFormValue("next"))}
-	// A browser with an account adds another: the sign-in page shows it.
-	cur := cookieValue(r, a.sessionCookie)
-	adding := sessionIDRE.MatchString(cur)
-	title := "Sign in"
-	if adding {
-		p.Adding, title = true, "Add another account"
-	}
-	if adding && 1+len(a.listedAccounts(r, cur)) >= maxAccounts {
-		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title, Error: tooManyAccounts, Data: p})
-		return
-	}
-	if input == "" {
-		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title,
-			Error: "Enter your handle (like alice.bsky.social), your DID, or your server's address.", Data: p})
-		return
-	}
-	a.start(w, r, input, "", appState{Return: p.Next}, func(msg string) {
-		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title, Error: msg, Data: p})
-	})
-}
-
-// startOptions are the options every login of a request starts with:
-// the browser's languages for the server's pages and, for the loopback
-// client, the redirect URI with the app's port.
-func (a *App) startOptions(r *http.Request) *atoauth.StartOptions {
-	opts := &atoauth.StartOptions{UILocales: atoauth.UILocalesFromAcceptLanguage(r.Header.Get("Accept-Language"))}
-	if a.client.Metadata().TokenEndpointAuthMethod == "none" && strings.HasPrefix(a.client.ClientID(), atoauth.LoopbackClientID) && a.host != "" {
-		// A loopback client registers a port-less redirect URI, so that
-		// its client_id (and every session) survives a change of port and
-		// is shared by several instances; the login names the real one.
-		opts.RedirectURI = "http://" + a.host + LoopbackCallbackPath
-	}
-	return opts
-}
-
-// start begins a login asking for the sign-in scope and sends the
-// browser to the authorization server, with the login's state in a
-// cookie that binds it to this browser and st kept with the login.
-func (a *App) start(w http.ResponseWriter, r *http.Request, identifier, prompt string, st appState, fail func(msg string)) {
-	ctx, cancel := context.WithTimeout(r.Context(), signInTimeout)
-	defer cancel()
-	opts := a.startOptions(r)
-	opts.Prompt, opts.Scope = prompt, a.signInScope
-	if st != (appState{}) {
-		opts.AppState = st.encode()
-	}
-	auth, err := a.client.Start(ctx, identifier, opts)
-	if err != nil {
-		a.logger(r).Info("sign-in could not start", "err", err)
-		fail(explainStart(err, identifier))
-		return
-	}
-	a.setCookie(w, a.stateCookie, auth.State, time.Until(auth.ExpiresAt))
-	if cookieValue(r, a.stepUpCookie) != "" {
-		a.clearCookie(w, a.stepUpCookie) // a sign-in, not a step-up
-	}
-	http.Redirect(w, r, auth.URL, http.StatusSeeOther)
-}
-
-// limitKey is the rate-limit key of a client address: the address, or
-// for IPv6 its /64, which one subscriber usually holds whole.
-func limitKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil || ip.Is4() || ip.Is4In6() {
-		return addr
-	}
-	p, err := ip.Prefix(64)
-	if err != nil {
-		return addr
-	}
-	return p.String()
-}
-
-// normalizeIdentifier trims what people paste: spaces, a leading "@".
+// normalizeIdentifier trims what people paste (as atoauthhttp.SignIn
+// does): spaces, a leading "@".
 func normalizeIdentifier(s string) string {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, "@")
@@ -343,14 +226,8 @@ func (a *App) signupPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "signup", &view{Title: "Create an account", Data: signUpPage{Server: a.signUpServer}})
 }
 
-// signup starts a login with prompt=create at the chosen server: the
-// server shows its sign-up page, then the consent screen, and the new
-// account comes back signed in.
-func (a *App) signup(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if !a.allowSignIn(w, r) {
-		return
-	}
+// signUpServer is the server a sign-up form names, as a URL.
+func (a *App) signUpServerOf(r *http.Request) string {
 	server := strings.TrimSpace(r.PostFormValue("server"))
 	if server == "" {
 		server = a.signUpServer
@@ -358,192 +235,177 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(server, "://") {
 		server = "https://" + server
 	}
-	a.start(w, r, server, "create", appState{}, func(msg string) {
-		a.render(w, r, http.StatusBadRequest, "signup", &view{Title: "Create an account", Error: msg, Data: signUpPage{Server: server}})
-	})
+	return server
 }
 
-// callback completes a sign-in or a step-up. Only a callback whose state
-// matches the browser's state cookie consumes it: anyone can send the
-// browser to the callback (a cross-site link carries the cookie), and
-// such a request must not cancel the sign-in in progress. A sign-in adds
-// the account to the browser's accounts (see addAccount) and returns to
-// the path kept in its app state; a step-up replaces the browser's
-// current session under the same id and returns to its form.
-func (a *App) callback(w http.ResponseWriter, r *http.Request) {
-	state := cookieValue(r, a.stateCookie)
-	if got := r.URL.Query().Get("state"); state != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) != 1 {
-		a.logger(r).Info("sign-in callback without the state of the sign-in in progress", "state_present", got != "")
-		p, status := explainCallback(atoauth.ErrInvalidState)
-		p.Detail = ""
-		p.Back, p.BackLabel = "/", "Back to sign-in"
-		a.renderError(w, r, status, p, nil)
-		return
-	}
-	if state == "" {
-		// Not started here, or the cookie expired. An error response from
-		// the server is still worth explaining.
-		if code := r.URL.Query().Get("error"); code != "" {
-			a.callbackFailed(w, r, &atoauth.CallbackError{Code: cleanCode(code)}, "")
-			return
-		}
-		a.renderError(w, r, http.StatusBadRequest, errorPage{
-			Heading:   "Sign-in not recognised",
-			Message:   "This sign-in was not started in this browser, or it took too long. Please sign in again.",
-			BackLabel: "Sign in again",
-		}, nil)
-		return
-	}
-	a.clearCookie(w, a.stateCookie)
-	// A step-up names the session it replaces in a cookie set with the
-	// state: it must still be the browser's current session.
-	replace := cookieValue(r, a.stepUpCookie)
-	if replace != "" {
-		a.clearCookie(w, a.stepUpCookie)
-		if replace != cookieValue(r, a.sessionCookie) {
-			a.stepUpRefused(w, r)
-			return
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
-	defer cancel()
-	s, raw, err := a.client.CallbackWithAppState(ctx, r.URL.Query(), &atoauth.CallbackOptions{State: state, Replace: replace})
-	st := parseAppState(raw)
-	if replace != "" || st.StepUp != "" {
-		if st.StepUp != replace {
-			// Not the step-up this browser started: a sign-in that
-			// created a session is undone.
-			if err == nil && replace == "" {
-				if err := a.signOut(ctx, r, s.ID()); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
-					a.logger(r).Warn("undoing a step-up for another session", "err", err)
-				}
-			}
-			a.stepUpRefused(w, r)
-			return
-		}
-		a.stepUpReturn(w, r, st, err)
-		return
-	}
-	if err != nil {
-		a.callbackFailed(w, r, err, st.Return)
-		return
-	}
-	if err := a.addAccount(ctx, w, r, s); err != nil {
-		a.renderError(w, r, http.StatusBadRequest, errorPage{Heading: "Too many accounts", Message: tooManyAccounts}, nil)
-		return
-	}
-	a.logger(r).Info("signed in", "did", s.DID(), "handle", s.Handle())
-	http.Redirect(w, r, safeReturn(st.Return), http.StatusSeeOther)
-}
-
-// stepUpRefused answers the callback of a step-up that is not for the
-// browser's current session.
-func (a *App) stepUpRefused(w http.ResponseWriter, r *http.Request) {
-	a.logger(r).Warn("step-up callback refused: not for the browser's current session")
-	a.renderError(w, r, http.StatusBadRequest, errorPage{
-		Heading: "Permission request not completed",
-		Message: "This permission request was started for an account that is no longer the one in use in this browser (you switched account or signed out since), so it was not completed. Nothing changed. Switch back to that account and try again.",
-	}, nil)
-}
-
-// callbackFailed explains a sign-in that failed; the way back keeps the
-// path the sign-in was to return to.
-func (a *App) callbackFailed(w http.ResponseWriter, r *http.Request, err error, next string) {
-	a.logger(r).Info("sign-in failed", "err", err)
-	p, status := explainCallback(err)
-	p.Back, p.BackLabel = "/", "Back to sign-in"
-	if next = returnField(next); next != "" {
-		p.Back = "/?" + url.Values{"next": {next}}.Encode()
-	}
-	a.renderError(w, r, status, p, nil)
-}
-
-// cleanCode keeps an OAuth error code's allowed characters (RFC 6749
-// §4.1.2.1: printable ASCII without '"' and '\').
-func cleanCode(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return s
-}
-
-// logout signs the current account out: it revokes the session's
-// tokens at the server and deletes the session; the browser's next
-// account, if any, becomes current. It works without a session too
-// (clearing a stale cookie), but a live session needs the form token.
-func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+// signup starts a login with prompt=create at the chosen server: the
+// server shows its sign-up page, then the consent screen, and the new
+// account comes back signed in.
+func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	s, err := a.currentSession(w, r)
-	if errors.Is(err, errNoSession) {
-		http.Redirect(w, r, "/?notice=signed-out", http.StatusSeeOther)
+	if err := a.auth.StartSignIn(w, r, a.signUpServerOf(r), &atoauthhttp.StartOptions{Prompt: "create"}); err != nil {
+		a.auth.WriteError(w, r, err)
+	}
+}
+
+// authError answers the errors of atoauthhttp with the app's pages.
+func (a *App) authError(w http.ResponseWriter, r *http.Request, e *atoauthhttp.Error) {
+	acc, _ := atoauthhttp.AccountsFrom(r.Context())
+	s, _ := a.sessionOf(r)
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	page := errorPage{Heading: e.Title, Message: e.Message}
+	switch e.Code {
+	case atoauthhttp.CodeNotSignedIn:
+		// To the sign-in page, which returns here (a GET) once signed
+		// in; a form of an account that is signed out says why.
+		q := url.Values{}
+		if acc != nil {
+			if n := a.endedNotice(acc); n != "" {
+				q.Set("notice", n)
+			}
+		}
+		if !get && !q.Has("notice") {
+			q.Set("notice", "session-ended")
+		}
+		if get && e.Return != "" {
+			q.Set("next", e.Return)
+		}
+		target := "/"
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	case atoauthhttp.CodeCrossOrigin, atoauthhttp.CodeServer:
+		s = nil
+	case atoauthhttp.CodeBadRequest:
+		var mbe *http.MaxBytesError
+		if e.Status == http.StatusRequestEntityTooLarge || errors.As(e, &mbe) {
+			page.Message = "That is too much to upload at once: each image may be at most 1 MB."
+		}
+		page.Back, page.BackLabel = "/", "Back"
+	case atoauthhttp.CodeAccountNotFound:
+		page.Message = "That account is not signed in in this browser. Add it with “Add another account”."
+	}
+	if ok := a.startFailed(w, r, e); ok {
 		return
 	}
-	if s.switched { // the account of the form is gone already
-		http.Redirect(w, r, "/?notice="+orDefault(s.notice, "session-ended"), http.StatusSeeOther)
-		return
+	if a.isCallback(r) {
+		if st := parseAppState(e.AppState); st.Form != "" && (e.Code == atoauthhttp.CodeDenied || e.Code == atoauthhttp.CodeSignInFailed) {
+			a.stepUpReturn(w, r, st, e, string(e.Code))
+			return
+		}
+		s = nil
+		page.Detail = callbackDetail(e.Err)
+		page.Back, page.BackLabel = "/", "Back to sign-in"
+		if next := returnField(e.Return); next != "" {
+			page.Back = "/?" + url.Values{"next": {next}}.Encode()
+		}
 	}
-	if err != nil {
-		a.storeFailed(w, r, err)
-		return
+	a.renderError(w, r, e.Status, page, s)
+}
+
+// startFailed shows a sign-in or sign-up that could not start on its
+// form, with what was typed, and tells whether it did.
+func (a *App) startFailed(w http.ResponseWriter, r *http.Request, e *atoauthhttp.Error) bool {
+	switch e.Code {
+	case atoauthhttp.CodeInvalidIdentifier, atoauthhttp.CodeSignInFailed, atoauthhttp.CodeBadRequest, atoauthhttp.CodeTooManyAccounts:
+	default:
+		return false
 	}
-	if !a.checkCSRF(w, r, s) {
-		return
+	switch r.URL.Path {
+	case "/login":
+		p := signInPage{Input: normalizeIdentifier(r.PostFormValue("identifier")), Next: returnField(r.PostFormValue("next"))}
+		title := "Sign in"
+		if sessionIDRE.MatchString(cookieValue(r, a.sessionCookie)) {
+			p.Adding, title = true, "Add another account"
+		}
+		a.logger(r).Info("sign-in could not start", "code", string(e.Code))
+		a.render(w, r, http.StatusBadRequest, "signin", &view{Title: title, Error: e.Message, Data: p})
+		return true
+	case "/signup":
+		a.render(w, r, http.StatusBadRequest, "signup", &view{Title: "Create an account", Error: e.Message, Data: signUpPage{Server: a.signUpServerOf(r)}})
+		return true
 	}
-	ctx, cancel := a.postContext(r)
-	defer cancel()
-	notice := "signed-out"
-	if err := a.signOut(ctx, r, s.id); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
-		a.logger(r).Warn("sign-out: revocation failed", "err", err)
+	return false
+}
+
+// isCallback tells whether r is for the client's redirect URI.
+func (a *App) isCallback(r *http.Request) bool {
+	for _, p := range a.callbacks {
+		if r.URL.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
+// callbackDetail is the technical cause of a failed callback, for a
+// bug report: the server's error code and description, or the error's
+// message (which may quote servers), cut and with controls escaped.
+func callbackDetail(err error) string {
+	var ce *atoauth.CallbackError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ce):
+		d := "error=" + line(64, ce.Code)
+		if ce.Description != "" {
+			d += ": " + line(maxMessageRunes, ce.Description)
+		}
+		return d
+	}
+	return detail(err)
+}
+
+// authEvent turns what atoauthhttp did into the app's notices: the
+// redirect after a sign-out or a switch says what happened, a step-up
+// returns to its form, which fills itself in from the draft.
+func (a *App) authEvent(w http.ResponseWriter, r *http.Request, ev *atoauthhttp.Event) error {
+	notice := ""
+	switch ev.Kind {
+	case atoauthhttp.EventSteppedUp:
+		st := parseAppState(ev.AppState)
+		if v := a.draftValue(r); v == "" || draftDigest(v) != st.Draft {
+			a.clearDraft(w, r) // not this step-up's
+		}
+		a.logger(r).Info("step-up granted", "form", st.Form)
+		ev.Redirect += "?notice=stepup-granted"
+		return nil
+	case atoauthhttp.EventSignedOut:
+		notice = "signed-out"
+		if ev.Remaining > 0 {
+			notice = "signed-out-switched"
+		}
+	case atoauthhttp.EventSignedOutEverywhere:
+		notice = "signed-out-all"
+	case atoauthhttp.EventSignedOutAccounts:
+		notice = "signed-out-accounts"
+	case atoauthhttp.EventSwitched:
+		notice = "switched"
+	default:
+		return nil
+	}
+	if ev.Err != nil {
 		notice = "revoke-failed"
 	}
-	if a.leave(w, r, s) && notice == "signed-out" {
-		notice = "signed-out-switched"
-	}
-	a.logger(r).Info("signed out", "did", s.info.DID)
-	http.Redirect(w, r, "/?notice="+notice, http.StatusSeeOther)
+	ev.Redirect = "/?notice=" + notice
+	return nil
 }
 
-// logoutAll signs out every session of the account in this app: in every
-// browser, on every instance sharing the store. The browser's other
-// accounts stay signed in.
-func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *session) {
-	list, err := a.client.Sessions(r.Context(), s.info.DID)
-	if err != nil {
-		a.storeFailed(w, r, err)
-		return
+// idHandler adds the request id (ServeHTTP's) to the records of the
+// atoauthhttp handlers, which log with the request's context.
+type idHandler struct{ slog.Handler }
+
+func (h idHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		rec.AddAttrs(slog.String("id", id))
 	}
-	ctx, cancel := a.postContext(r)
-	defer cancel()
-	notice := "signed-out-all"
-	for _, other := range list {
-		if err := a.signOut(ctx, r, other.ID); err != nil && !errors.Is(err, atoauth.ErrSessionNotFound) {
-			a.logger(r).Warn("sign-out everywhere: revocation failed", "err", err)
-			notice = "revoke-failed"
-		}
-	}
-	a.leave(w, r, s)
-	a.logger(r).Info("signed out everywhere", "did", s.info.DID, "sessions", len(list))
-	http.Redirect(w, r, "/?notice="+notice, http.StatusSeeOther)
+	return h.Handler.Handle(ctx, rec)
 }
 
-// signOut revokes session id's tokens and deletes it, within ctx's
-// deadline: when the authorization server takes longer, the revocation is
-// given up and the session is deleted here all the same.
-func (a *App) signOut(ctx context.Context, r *http.Request, id string) error {
-	err := a.client.Logout(ctx, id)
-	if err == nil || ctx.Err() == nil || errors.Is(err, atoauth.ErrSessionNotFound) {
-		return err
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
-	if derr := a.client.Store().DeleteSession(dctx, id); derr != nil && !errors.Is(derr, atoauth.ErrStoreNotFound) {
-		return errors.Join(err, derr)
-	}
-	return err
+func (h idHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return idHandler{h.Handler.WithAttrs(attrs)}
 }
+
+func (h idHandler) WithGroup(name string) slog.Handler { return idHandler{h.Handler.WithGroup(name)} }

@@ -217,7 +217,7 @@ func timelineUnavailable(err error) string {
 // one err tells.
 func (a *App) endSession(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	a.logger(r).Info("session ended", "err", err)
-	a.leave(w, r, s)
+	a.auth.Forget(w, r)
 	http.Redirect(w, r, "/?notice="+orDefault(a.notices.notice(s.id), sessionEndNotice(err)), http.StatusSeeOther)
 }
 

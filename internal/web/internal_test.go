@@ -2,57 +2,13 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/atoauth/atoauth"
-	"github.com/atoauth/atoauth/discovery"
 	"github.com/atoauth/atoauth/xrpc"
 )
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := newLimiter(3, time.Minute, func() time.Time { return now })
-	for i := range 3 {
-		if ok, _ := l.allow("a"); !ok {
-			t.Fatalf("attempt %d refused", i+1)
-		}
-	}
-	ok, wait := l.allow("a")
-	if ok || wait <= 0 || wait > 20*time.Second {
-		t.Fatalf("4th: %v %v", ok, wait)
-	}
-	if ok, _ := l.allow("b"); !ok {
-		t.Fatal("another key is limited")
-	}
-	now = now.Add(20 * time.Second) // one token back
-	if ok, _ := l.allow("a"); !ok {
-		t.Fatal("no token after the refill")
-	}
-	if ok, _ := l.allow("a"); ok {
-		t.Fatal("two tokens after one refill")
-	}
-	now = now.Add(time.Hour) // never more than the burst
-	for range 3 {
-		l.allow("a")
-	}
-	if ok, _ := l.allow("a"); ok {
-		t.Fatal("the burst grew")
-	}
-}
-
-func TestLimiterMemoryIsBounded(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := newLimiter(1, time.Minute, func() time.Time { return now })
-	for i := range maxTracked + 10 {
-		l.allow(fmt.Sprint(i))
-	}
-	if len(l.buckets) > maxTracked {
-		t.Fatalf("%d buckets", len(l.buckets))
-	}
-}
 
 func TestDescribeScope(t *testing.T) {
 	for scope, want := range map[string]string{
@@ -85,27 +41,6 @@ func TestDescribeScope(t *testing.T) {
 	}
 	if got := describeScope("atproto  transition:generic "); len(got) != 2 {
 		t.Errorf("two scopes: %+v", got)
-	}
-}
-
-func TestExplainStart(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{&discovery.ResolveError{Input: "x", Kind: discovery.ErrHandleNotFound}, "No account has the handle"},
-		{&discovery.ResolveError{Input: "https://pds.example.com", Kind: discovery.ErrUnreachable}, "could not be reached"},
-		// Offline, a handle cannot be checked: never "no account".
-		{&discovery.ResolveError{Input: "alice.bsky.social", Kind: discovery.ErrUnreachable}, "could not be checked"},
-		{&discovery.MetadataError{URL: "u", Reason: "bad"}, "not set up for OAuth"},
-		{&discovery.IssuerMismatchError{}, "does not vouch"},
-		{&atoauth.OAuthError{Endpoint: "par", StatusCode: 400, Code: "invalid_client_metadata"}, "This is the app's fault"},
-		{&atoauth.OAuthError{Endpoint: "par", StatusCode: 400, Code: "invalid_request", Description: "nope"}, "refused to start the sign-in: nope (invalid_request)"},
-		{errors.New("other"), "could not start"},
-	} {
-		if got := explainStart(tc.err, "x"); !strings.Contains(got, tc.want) {
-			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
-		}
 	}
 }
 

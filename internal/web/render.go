@@ -165,14 +165,6 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 	}, nil)
 }
 
-func (a *App) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
-	a.logger(r).Info("cross-origin request refused", "path", r.URL.Path)
-	a.renderError(w, r, http.StatusForbidden, errorPage{
-		Heading: "Request refused",
-		Message: "This form was sent from another site, so it was ignored. If you meant to do this, go back, reload the page and try again.",
-	}, nil)
-}
-
 // when formats a time for people: "just now", "5 min ago", "3 h ago",
 // or a date.
 func when(t time.Time) string {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/agent"
+	"github.com/atoauth/atoauth/atoauthhttp"
 	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
@@ -239,7 +238,7 @@ func (a *App) newStepUpBox(err error, form string) *stepUpBox {
 	for _, p := range missing {
 		box.Missing = append(box.Missing, p.Describe())
 	}
-	ask, undeclared := a.stepUpScope(missing)
+	ask, undeclared := a.auth.StepUpScope(missing)
 	for _, p := range undeclared {
 		box.Undeclared = append(box.Undeclared, p.Describe())
 	}
@@ -249,58 +248,6 @@ func (a *App) newStepUpBox(err error, form string) *stepUpBox {
 		}
 	}
 	return box
-}
-
-// stepUpScope is what a step-up asks for to get the permissions missing:
-// each as the client metadata declares it, or else the declared
-// permissions that grant it (transition:generic grants any repo write);
-// undeclared lists those no declared permission grants.
-func (a *App) stepUpScope(missing scope.Set) (ask string, undeclared []scope.Permission) {
-	type declaredPerm struct {
-		raw  string // as the metadata writes it, as Start wants it
-		norm string
-		perm scope.Permission
-	}
-	var declared []declaredPerm
-	for _, raw := range strings.Fields(a.client.Metadata().Scope) {
-		if p, err := scope.ParsePermission(raw); err == nil {
-			declared = append(declared, declaredPerm{raw: raw, norm: p.String(), perm: p})
-		}
-	}
-	var want []string
-	add := func(t string) {
-		if !slices.Contains(want, t) {
-			want = append(want, t)
-		}
-	}
-	for _, p := range missing {
-		if i := slices.IndexFunc(declared, func(d declaredPerm) bool { return d.norm == p.String() }); i >= 0 {
-			add(declared[i].raw)
-			continue
-		}
-		reqs, err := scope.ParseRequirements(p.String())
-		if err != nil || len(reqs) == 0 {
-			undeclared = append(undeclared, p)
-			continue
-		}
-		var grants []string
-		for _, req := range reqs {
-			i := slices.IndexFunc(declared, func(d declaredPerm) bool { return scope.NewSet(d.perm).Allows(req) })
-			if i < 0 {
-				grants = nil
-				break
-			}
-			grants = append(grants, declared[i].raw)
-		}
-		if grants == nil {
-			undeclared = append(undeclared, p)
-			continue
-		}
-		for _, g := range grants {
-			add(g)
-		}
-	}
-	return strings.Join(want, " "), undeclared
 }
 
 // scopeMissingMessage is the error a form shows above its step-up box.
@@ -347,7 +294,7 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	box := a.newStepUpBox(&xrpc.ScopeMissingError{Request: request}, form)
 	box.HadImages = d.Images || d.Avatar
-	ask, undeclared := a.stepUpScope(missing)
+	ask, undeclared := a.auth.StepUpScope(missing)
 	if len(undeclared) > 0 {
 		var words []string
 		for _, p := range undeclared {
@@ -368,26 +315,39 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, s *session) {
 		a.renderDraft(w, r, s, http.StatusInternalServerError, d, "What you typed could not be kept. Please try again.", box)
 		return
 	}
-	if !a.allowSignIn(w, r) {
+	// The draft goes with the redirect to the authorization server; if
+	// the step-up does not start, it is taken back.
+	a.setDraft(w, chunks, draftMaxAge)
+	st := appState{Form: form, Draft: digest}
+	err = a.auth.StepUp(w, r, request, &atoauthhttp.StartOptions{Next: draftReturn(form), AppState: st.encode()})
+	if err == nil {
+		a.logger(r).Info("step-up started", "did", s.info.DID, "scope", ask, "form", form)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), signInTimeout)
-	defer cancel()
-	st := appState{Return: draftReturn(form), StepUp: s.id, Form: form, Draft: digest}
-	opts := a.startOptions(r)
-	opts.AppState = st.encode()
-	auth, err := s.s.StepUp(ctx, ask, opts)
-	if err != nil {
-		a.logger(r).Info("step-up could not start", "err", err)
-		a.renderDraft(w, r, s, http.StatusBadGateway, d, explainStart(err, s.info.Handle.String()), box)
+	names := a.draftCookies()
+	dropCookies(w, names[:]...)
+	var e *atoauthhttp.Error
+	if !errors.As(err, &e) || e.Code == atoauthhttp.CodeRateLimited || e.Code == atoauthhttp.CodeNotSignedIn {
+		a.auth.WriteError(w, r, err)
 		return
 	}
-	maxAge := min(draftMaxAge, time.Until(auth.ExpiresAt))
-	a.setCookie(w, a.stateCookie, auth.State, maxAge)
-	a.setCookie(w, a.stepUpCookie, s.id, maxAge)
-	a.setDraft(w, chunks, maxAge)
-	a.logger(r).Info("step-up started", "did", s.info.DID, "scope", ask, "form", form)
-	http.Redirect(w, r, auth.URL, http.StatusSeeOther)
+	a.renderDraft(w, r, s, e.Status, d, e.Message, box)
+}
+
+// dropCookies takes back the cookies named names that w was to set.
+func dropCookies(w http.ResponseWriter, names ...string) {
+	h := w.Header()
+	var keep []string
+	for _, c := range h.Values("Set-Cookie") {
+		name, _, _ := strings.Cut(c, "=")
+		if !slices.Contains(names, name) {
+			keep = append(keep, c)
+		}
+	}
+	h.Del("Set-Cookie")
+	for _, c := range keep {
+		h.Add("Set-Cookie", c)
+	}
 }
 
 // draftReturn is the page of a form.
@@ -436,24 +396,16 @@ func homeDraftOf(d *formDraft, box *stepUpBox) *draft {
 	return hd
 }
 
-// stepUpReturn completes the callback of a step-up: the session was
-// replaced (err nil) or not, and the browser goes back to the form, which
-// fills itself in from the draft.
-func (a *App) stepUpReturn(w http.ResponseWriter, r *http.Request, st appState, err error) {
-	if a.draftValue(r) == "" || draftDigest(a.draftValue(r)) != st.Draft {
+// stepUpReturn completes the callback of a step-up that was declined or
+// failed (code): the browser goes back to the form, which fills itself
+// in from the draft.
+func (a *App) stepUpReturn(w http.ResponseWriter, r *http.Request, st appState, e *atoauthhttp.Error, code string) {
+	if v := a.draftValue(r); v == "" || draftDigest(v) != st.Draft {
 		a.clearDraft(w, r) // not this step-up's
 	}
-	notice := "stepup-granted"
-	var ce *atoauth.CallbackError
-	switch {
-	case errors.As(err, &ce) && ce.Code == "access_denied":
+	notice := "stepup-failed"
+	if code == string(atoauthhttp.CodeDenied) {
 		notice = "stepup-declined"
-		a.logger(r).Info("step-up declined")
-	case err != nil:
-		notice = "stepup-failed"
-		a.logger(r).Info("step-up failed", "err", err)
-	default:
-		a.logger(r).Info("step-up granted", "form", st.Form)
 	}
-	http.Redirect(w, r, safeReturn(st.Return)+"?notice="+notice, http.StatusSeeOther)
+	http.Redirect(w, r, atoauthhttp.SafeReturn(e.Return)+"?notice="+notice, http.StatusSeeOther)
 }

@@ -1,14 +1,17 @@
 // Package web is the atoauth web app: "Sign in with Bluesky" done as a
 // backend-for-frontend. Tokens stay on the server; the browser holds only
-// an opaque, random session id in an HttpOnly cookie.
+// an opaque, random session id in an HttpOnly cookie. Signing in and
+// out, the browser's accounts, CSRF, the return path and the start of a
+// step-up are atoauthhttp's; this package has the pages, the drafts kept
+// through a step-up, and the notices.
 //
 // The app signs people in (and up, with prompt=create), shows their
 // profile, lets them post with images, delete posts, edit their profile,
 // browse their repository and read their timeline through their PDS, and
 // explains the session it holds for them. Pages are server-rendered and
 // work without JavaScript. Every POST is protected against cross-site
-// requests twice: by http.CrossOriginProtection and by a per-session form
-// token.
+// requests twice (by atoauthhttp): by http.CrossOriginProtection and by a
+// per-session form token.
 //
 // Anyone can run a PDS and sign in, so every server the app talks to on
 // someone's behalf may be an attacker. Each page reads at most a bounded
@@ -41,6 +44,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -48,7 +52,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
-	"github.com/atoauth/atoauth/scope"
+	"github.com/atoauth/atoauth/atoauthhttp"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -66,9 +70,6 @@ type Options struct {
 	// status, duration; never a query string, cookie, token or code) and
 	// the app's warnings. Default: discard.
 	Logger *slog.Logger
-	// SecureCookie sets the Secure attribute on cookies (and the __Host-
-	// name prefix). Implied by an https PublicURL.
-	SecureCookie bool
 	// CanonicalHost, when set, is the host[:port] the app must be reached
 	// at (cookies are per host): GET requests for another host are
 	// redirected there. A loopback client redirects to 127.0.0.1:<port>,
@@ -77,9 +78,9 @@ type Options struct {
 	CanonicalHost string
 	// PublicURL is the origin the app is reached at in production
 	// ("https://app.example.com"), as given to ClientConfig. It makes
-	// cookies Secure when https, sets CanonicalHost, trusts that origin
-	// for cross-origin checks (so a proxy may rewrite Host) and sends
-	// Strict-Transport-Security.
+	// cookies Secure (with the __Host- prefix) when https, sets
+	// CanonicalHost, trusts that origin for cross-origin checks (so a
+	// proxy may rewrite Host) and sends Strict-Transport-Security.
 	PublicURL string
 	// TrustProxy makes the app believe the X-Forwarded-For and
 	// X-Forwarded-Host headers of a reverse proxy in front of it: the
@@ -148,23 +149,18 @@ type App struct {
 	proxyMemory  xrpc.ProxyMemory // PDSes without a default AppView, for every session
 	signUpServer string
 	confidential bool
-	signInScope  string
 	notices      *Notices
 
-	pages   map[string]*template.Template
-	asset   string // version of the static files, for cache busting
-	static  http.Handler
-	mux     *http.ServeMux
-	cop     *http.CrossOriginProtection
-	limiter *limiter
-	csp     string
+	pages     map[string]*template.Template
+	asset     string // version of the static files, for cache busting
+	static    http.Handler
+	mux       *http.ServeMux
+	auth      *atoauthhttp.Auth
+	callbacks []string // the paths of the client's redirect URIs
+	csp       string
 
-	sessionCookie  string
-	stateCookie    string
-	accountsCookie string // the browser's other accounts
-	stepUpCookie   string // the session a step-up replaces
-	draftCookie    string // what a form held during a step-up
-	sessionMaxAge  time.Duration
+	sessionCookie string // atoauthhttp's, for the concurrency limits
+	draftCookie   string // what a form held during a step-up
 
 	pageTimeout, postTimeout time.Duration
 	perSession, perClient    int
@@ -172,13 +168,11 @@ type App struct {
 }
 
 // Cookie names; with Secure cookies they carry the __Host- prefix, which
-// browsers only accept from https with Path=/ and no Domain.
+// browsers only accept from https with Path=/ and no Domain. atoauthhttp
+// names its cookies (session, state, accounts, stepup) with cookiePrefix.
 const (
-	sessionCookieName  = "atoauth_session"
-	stateCookieName    = "atoauth_state"
-	accountsCookieName = "atoauth_accounts"
-	stepUpCookieName   = "atoauth_stepup"
-	draftCookieName    = "atoauth_draft" // and atoauth_draft2
+	cookiePrefix    = "atoauth_"
+	draftCookieName = "atoauth_draft" // and atoauth_draft2
 )
 
 // New checks opts and returns the app.
@@ -189,13 +183,11 @@ func New(opts Options) (*App, error) {
 	a := &App{
 		client:       opts.Client,
 		log:          opts.Logger,
-		secure:       opts.SecureCookie,
 		host:         opts.CanonicalHost,
 		trustProxy:   opts.TrustProxy,
 		signUpServer: opts.SignUpServer,
 		notices:      opts.Notices,
 		mux:          http.NewServeMux(),
-		cop:          http.NewCrossOriginProtection(),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -228,9 +220,6 @@ func New(opts Options) (*App, error) {
 		if a.host == "" {
 			a.host = u.Host
 		}
-		if err := a.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
-			return nil, fmt.Errorf("web: %w", err)
-		}
 	}
 	if opts.AppView != "" {
 		if err := xrpc.CheckServiceRef(opts.AppView); err != nil {
@@ -240,12 +229,6 @@ func New(opts Options) (*App, error) {
 	}
 	md := a.client.Metadata()
 	a.confidential = md.TokenEndpointAuthMethod == "private_key_jwt"
-	if opts.SignInScope != "" {
-		if err := checkSignInScope(opts.SignInScope, md.Scope); err != nil {
-			return nil, err
-		}
-		a.signInScope = strings.Join(strings.Fields(opts.SignInScope), " ")
-	}
 	if a.notices == nil {
 		a.notices = NewNotices(a.log)
 	}
@@ -253,23 +236,28 @@ func New(opts Options) (*App, error) {
 	if a.secure {
 		prefix = "__Host-"
 	}
-	a.sessionCookie, a.stateCookie = prefix+sessionCookieName, prefix+stateCookieName
-	a.accountsCookie, a.stepUpCookie, a.draftCookie = prefix+accountsCookieName, prefix+stepUpCookieName, prefix+draftCookieName
-	// The reference server keeps a public client's session for two weeks
-	// and a confidential client's for up to two years; the cookie need not
-	// outlive that.
-	a.sessionMaxAge = 14 * 24 * time.Hour
-	if a.confidential {
-		a.sessionMaxAge = 365 * 24 * time.Hour
+	a.sessionCookie, a.draftCookie = prefix+cookiePrefix+"session", prefix+draftCookieName
+	// The sessions' cookies last as long as the reference server keeps
+	// the sessions (atoauthhttp's default): two weeks for a public
+	// client, up to two years for a confidential one.
+	auth, err := atoauthhttp.New(a.client, &atoauthhttp.Options{
+		PublicURL:     opts.PublicURL,
+		TrustProxy:    a.trustProxy,
+		CanonicalHost: a.host,
+		CookiePrefix:  cookiePrefix,
+		SignInScope:   opts.SignInScope,
+		MaxAccounts:   maxAccounts,
+		SignInPage:    "/",
+		AfterSignOut:  "/?notice=signed-out",
+		SignInLimit:   opts.SignInLimit,
+		Logger:        slog.New(idHandler{a.log.Handler()}),
+		ErrorHandler:  a.authError,
+		OnEvent:       a.authEvent,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
-
-	limit := opts.SignInLimit
-	if limit == 0 {
-		limit = 10
-	}
-	if limit > 0 {
-		a.limiter = newLimiter(limit, time.Minute, time.Now)
-	}
+	a.auth = auth
 
 	if err := a.loadTemplates(); err != nil {
 		return nil, err
@@ -282,38 +270,36 @@ func New(opts Options) (*App, error) {
 	a.static = http.StripPrefix("/static/", http.FileServerFS(static))
 
 	a.csp = contentSecurityPolicy(a.secure && !opts.InsecureDev)
-	a.cop.SetDenyHandler(http.HandlerFunc(a.crossOriginDenied))
 	a.routes(md.RedirectURIs)
 	return a, nil
 }
 
 func (a *App) routes(redirectURIs []string) {
 	m := a.mux
-	m.HandleFunc("GET /{$}", a.home)
-	m.HandleFunc("POST /login", a.login)
+	m.Handle("GET /{$}", a.auth.OptionalSession(http.HandlerFunc(a.home)))
+	m.HandleFunc("POST /login", a.auth.SignIn)
 	m.HandleFunc("GET /signup", a.signupPage)
 	m.HandleFunc("POST /signup", a.signup)
-	var callbacks []string
 	for _, r := range redirectURIs {
-		if u, err := url.Parse(r); err == nil && u.Path != "" && !slices.Contains(callbacks, u.Path) {
-			callbacks = append(callbacks, u.Path)
-			m.HandleFunc("GET "+u.Path, a.callback)
+		if u, err := url.Parse(r); err == nil && u.Path != "" && !slices.Contains(a.callbacks, u.Path) {
+			a.callbacks = append(a.callbacks, u.Path)
+			m.HandleFunc("GET "+u.Path, a.auth.Callback)
 		}
 	}
-	m.HandleFunc("POST /post", a.signedIn(a.post))
-	m.HandleFunc("POST /post/delete", a.signedIn(a.deletePost))
-	m.HandleFunc("GET /profile", a.signedIn(a.profilePage))
-	m.HandleFunc("POST /profile", a.signedIn(a.saveProfile))
-	m.HandleFunc("GET /records", a.signedIn(a.collections))
-	m.HandleFunc("GET /records/{collection}", a.signedIn(a.records))
-	m.HandleFunc("GET /records/{collection}/{rkey}", a.signedIn(a.record))
-	m.HandleFunc("GET /session", a.signedIn(a.sessionPage))
-	m.HandleFunc("POST /stepup", a.signedIn(a.stepUp))
-	m.HandleFunc("GET /accounts/add", a.signedIn(a.addAccountPage))
-	m.HandleFunc("POST /switch", a.signedIn(a.switchAccount))
-	m.HandleFunc("POST /logout", a.logout)
-	m.HandleFunc("POST /logout/all", a.signedIn(a.logoutAll))
-	m.HandleFunc("POST /logout/accounts", a.signedIn(a.logoutAccounts))
+	m.Handle("POST /post", a.signedIn(a.post))
+	m.Handle("POST /post/delete", a.signedIn(a.deletePost))
+	m.Handle("GET /profile", a.signedIn(a.profilePage))
+	m.Handle("POST /profile", a.signedIn(a.saveProfile))
+	m.Handle("GET /records", a.signedIn(a.collections))
+	m.Handle("GET /records/{collection}", a.signedIn(a.records))
+	m.Handle("GET /records/{collection}/{rkey}", a.signedIn(a.record))
+	m.Handle("GET /session", a.signedIn(a.sessionPage))
+	m.Handle("POST /stepup", a.signedIn(a.stepUp))
+	m.Handle("GET /accounts/add", a.signedIn(a.addAccountPage))
+	m.HandleFunc("POST /switch", a.auth.Switch)
+	m.HandleFunc("POST /logout", a.auth.SignOut)
+	m.HandleFunc("POST /logout/all", a.auth.SignOutEverywhere)
+	m.HandleFunc("POST /logout/accounts", a.auth.SignOutAccounts)
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.Handle("GET /static/", a.staticHandler())
 	m.Handle("GET "+MetadataPath, a.client.MetadataHandler())
@@ -321,29 +307,6 @@ func (a *App) routes(redirectURIs []string) {
 		m.Handle("GET "+JWKSPath, a.client.JWKSHandler())
 	}
 	m.HandleFunc("/", a.notFound)
-}
-
-// checkSignInScope checks that a sign-in scope is a subset of the
-// client's scope (as tokens, as atoauth.Client.Start does) with
-// "atproto".
-func checkSignInScope(signIn, client string) error {
-	if _, err := scope.Parse(signIn); err != nil {
-		return fmt.Errorf("web: Options.SignInScope: %w", err)
-	}
-	declared := strings.Fields(client)
-	var missing []string
-	for _, t := range strings.Fields(signIn) {
-		if !slices.Contains(declared, t) {
-			missing = append(missing, t)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("web: Options.SignInScope asks for %q, which the client's scope %q does not declare: a sign-in may ask only for part of the client's scope", strings.Join(missing, " "), client)
-	}
-	if !slices.Contains(strings.Fields(signIn), "atproto") {
-		return fmt.Errorf("web: Options.SignInScope %q lacks \"atproto\", which every sign-in asks for", signIn)
-	}
-	return nil
 }
 
 // contentSecurityPolicy allows nothing inline: styles and scripts come
@@ -363,8 +326,8 @@ func contentSecurityPolicy(httpsOnly bool) string {
 }
 
 // ServeHTTP gives the request an id, logs it, sets the security headers,
-// sends visitors to the canonical host, applies cross-origin protection
-// to unsafe methods and dispatches.
+// sends visitors to the canonical host and dispatches (atoauthhttp
+// applies cross-origin protection to every unsafe request).
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := newRequestID()
@@ -421,7 +384,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
-	a.cop.Handler(a.mux).ServeHTTP(rec, r)
+	a.mux.ServeHTTP(rec, r)
 }
 
 // counted tells whether a request counts against the concurrency limits:
@@ -573,6 +536,21 @@ func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge time.D
 }
 
 func (a *App) clearCookie(w http.ResponseWriter, name string) { a.setCookie(w, name, "", -1) }
+
+// limitKey is the key of a client address for the concurrency limits:
+// the address, or for IPv6 its /64, which one subscriber usually holds
+// whole.
+func limitKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
 
 func cookieValue(r *http.Request, name string) string {
 	c, err := r.Cookie(name)
