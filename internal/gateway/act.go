@@ -13,7 +13,7 @@ import (
 )
 
 // Act tokens let the upstream application act for the person whose
-// request it is serving, and for no one else (see THREATS.md). A token
+// request it is serving, and for no one else (see the README, "The gateway"). A token
 // is random, bound to one session, and live only while that request is:
 // registered when the gateway proxies the request to the upstream and
 // revoked when the upstream's answer is complete, and in any case at

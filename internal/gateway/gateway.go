@@ -19,7 +19,7 @@
 // internal handler (Gateway.InternalHandler, on a private listener):
 // /xrpc/{nsid} with "Authorization: Bearer <shared secret>" and
 // "X-Atproto-Act: <act token>". An act token is live only while the
-// request it came with is (see THREATS.md for the threat model).
+// request it came with is (see the threat model in the README, "The gateway").
 //
 // The gateway knows nothing of cookies: a Sessions tells it which session
 // a request carries. Everything is bounded: request and response sizes,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/internal/cli/cmdutil"
+	"github.com/atoauth/atoauth/internal/gateway"
 	"github.com/atoauth/atoauth/internal/metrics"
 	"github.com/atoauth/atoauth/internal/web"
 	"github.com/atoauth/atoauth/safehttp"
@@ -56,12 +57,30 @@ type Options struct {
 	// network: it is not authenticated).
 	MetricsAddr string
 
+	// Gateway serves, instead of the web app, the gateway for apps in any
+	// language: atoauthhttp's sign-in routes under /auth/, the browser
+	// API (/api/session, /xrpc/), forward-auth (/auth/check) and, with
+	// Upstream, every other path proxied to the application.
+	Gateway bool
+	// Upstream is the application the gateway proxies to
+	// ("http://127.0.0.1:3000").
+	Upstream string
+	// InternalAddr is the private listener where the upstream acts for
+	// the user of the request it serves (with GatewaySecret and the
+	// request's act token); default DefaultInternalAddr.
+	InternalAddr string
+	// GatewaySecret is the internal listener's shared secret, from
+	// ATOAUTH_GATEWAY_SECRET (never a flag). Empty: no act tokens and no
+	// internal listener.
+	GatewaySecret gateway.Secret
+
 	// Listening, when set, is called with the listening address once the
 	// app is ready to serve (before "serving on" is printed): how a
 	// caller learns the port of Addr "127.0.0.1:0". MetricsListening is
 	// the same for MetricsAddr.
-	Listening        func(addr net.Addr)
-	MetricsListening func(addr net.Addr)
+	Listening         func(addr net.Addr)
+	MetricsListening  func(addr net.Addr)
+	InternalListening func(addr net.Addr)
 
 	// PLCURL, HandleResolver, InsecureDev and Store are the global
 	// settings of a Run without a Factory (a program or test that runs the
@@ -78,15 +97,18 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	s := f.Settings
 	o := &Options{
-		Factory:     f,
-		Addr:        envOr(s, "ATOAUTH_ADDR", DefaultAddr),
-		Scope:       envOr(s, "ATOAUTH_SCOPE", cmdutil.DefaultScope),
-		SignInScope: s.Getenv("ATOAUTH_SIGNIN_SCOPE"),
-		PublicURL:   s.Getenv("ATOAUTH_PUBLIC_URL"),
-		ClientKeys:  splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
-		ClientName:  s.Getenv("ATOAUTH_CLIENT_NAME"),
-		MetricsAddr: s.Getenv("ATOAUTH_METRICS_ADDR"),
+		Factory:      f,
+		Addr:         envOr(s, "ATOAUTH_ADDR", DefaultAddr),
+		Scope:        envOr(s, "ATOAUTH_SCOPE", cmdutil.DefaultScope),
+		SignInScope:  s.Getenv("ATOAUTH_SIGNIN_SCOPE"),
+		PublicURL:    s.Getenv("ATOAUTH_PUBLIC_URL"),
+		ClientKeys:   splitList(s.Getenv("ATOAUTH_CLIENT_KEY")),
+		ClientName:   s.Getenv("ATOAUTH_CLIENT_NAME"),
+		MetricsAddr:  s.Getenv("ATOAUTH_METRICS_ADDR"),
+		Upstream:     s.Getenv("ATOAUTH_UPSTREAM"),
+		InternalAddr: envOr(s, "ATOAUTH_INTERNAL_ADDR", DefaultInternalAddr),
 	}
+	o.Gateway, _ = strconv.ParseBool(s.Getenv("ATOAUTH_GATEWAY"))
 	o.TrustProxy, _ = strconv.ParseBool(s.Getenv("ATOAUTH_TRUST_PROXY"))
 	o.LogJSON, _ = strconv.ParseBool(s.Getenv("ATOAUTH_LOG_JSON"))
 	cmd := &cobra.Command{
@@ -111,6 +133,16 @@ first, existing ones keep theirs while it is listed; publish a new key (listed
 second) 10 minutes before you list it first (see 'atoauth keygen --help').
 Several instances share one --store postgres://… URL: sessions, refresh locks
 and the servers' DPoP nonces (one nonce retry per server for the fleet).
+--gateway serves, instead of the web app, a gateway for front-ends and
+back-ends in any language: sign-in under /auth/ (/auth/signin?next=/),
+GET /api/session (who is signed in, and the CSRF token), /xrpc/{nsid}
+through the browser's session (same origin; procedures need the
+X-CSRF-Token header), GET /auth/check for reverse proxies' forward-auth
+(nginx auth_request, Caddy forward_auth), and with --upstream every other
+path proxied to your application with X-Atproto-Did and X-Atproto-Handle.
+With ATOAUTH_GATEWAY_SECRET set, each signed-in request also carries an
+X-Atproto-Act token with which the application acts for that user, only
+while the request runs, on the private --internal-addr listener.
 --metrics-addr serves Prometheus metrics on a second, private address:
 sign-ins, refreshes by outcome, XRPC calls by method family and status,
 DPoP nonce challenges, refresh-lock waits (labels never name an account).
@@ -124,16 +156,21 @@ and profiles, reached through the PDS), --verbose (debug logs) and --quiet
 --request-timeout do not apply.
 
 Environment only:
-  ATOAUTH_STORE_KEYS   encrypt tokens and DPoP keys at rest:
-                       ID:BASE64SECRET[,ID:BASE64SECRET…], 32-byte secrets
-                       (openssl rand -base64 32), newest first`,
+  ATOAUTH_STORE_KEYS      encrypt tokens and DPoP keys at rest:
+                          ID:BASE64SECRET[,ID:BASE64SECRET…], 32-byte secrets
+                          (openssl rand -base64 32), newest first
+  ATOAUTH_GATEWAY_SECRET  with --gateway: the internal listener's shared
+                          secret, at least 32 characters
+                          (openssl rand -base64 32)`,
 		Example: `  atoauth serve
   atoauth serve --insecure-dev --plc-url http://localhost:2582 --handle-resolver http://localhost:2583
   atoauth serve --store postgres://app@db.internal/app
   atoauth serve --scope 'atproto repo:app.bsky.feed.post?action=create blob:image/* repo:app.bsky.actor.profile?action=create&action=update' \
       --signin-scope 'atproto repo:app.bsky.feed.post?action=create blob:image/*'
   atoauth serve --addr :8080 --public-url https://app.example.com --client-key /etc/atoauth/key.jwk \
-      --store postgres://app@db.internal/app --trust-proxy`,
+      --store postgres://app@db.internal/app --trust-proxy
+  ATOAUTH_GATEWAY_SECRET=$(openssl rand -base64 32) atoauth serve --gateway --upstream http://127.0.0.1:3000
+  atoauth serve --metrics-addr 127.0.0.1:9090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
@@ -141,6 +178,13 @@ Environment only:
 			}
 			if _, err := f.StoreKeys(); err != nil {
 				return err
+			}
+			if o.Gateway {
+				secret, err := gatewaySecret(s.Getenv)
+				if err != nil {
+					return err
+				}
+				o.GatewaySecret = secret
 			}
 			if runF != nil {
 				return runF(cmd.Context(), o)
@@ -157,6 +201,9 @@ Environment only:
 	fl.StringVar(&o.ClientName, "client-name", o.ClientName, "name shown on the consent screen (ATOAUTH_CLIENT_NAME; default atoauth)")
 	fl.BoolVar(&o.TrustProxy, "trust-proxy", o.TrustProxy, "behind a reverse proxy: the client address from the last X-Forwarded-For entry, the host from X-Forwarded-Host (ATOAUTH_TRUST_PROXY=1)")
 	fl.BoolVar(&o.LogJSON, "log-json", o.LogJSON, "JSON logs (ATOAUTH_LOG_JSON=1)")
+	fl.BoolVar(&o.Gateway, "gateway", o.Gateway, "serve the gateway for apps in any language instead of the web app: sign-in under /auth/, /api/session, /xrpc/ (same origin, CSRF header), /auth/check for reverse proxies (ATOAUTH_GATEWAY=1)")
+	fl.StringVar(&o.Upstream, "upstream", o.Upstream, "with --gateway: proxy every other path to this application, with X-Atproto-Did/-Handle/-Act headers (ATOAUTH_UPSTREAM)")
+	fl.StringVar(&o.InternalAddr, "internal-addr", o.InternalAddr, "with --gateway and ATOAUTH_GATEWAY_SECRET: the private listener where the upstream acts for the user of a request (ATOAUTH_INTERNAL_ADDR)")
 	fl.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "serve /metrics (Prometheus) on this second address, e.g. 127.0.0.1:9090; keep it private (ATOAUTH_METRICS_ADDR)")
 	return cmd
 }
@@ -179,6 +226,9 @@ func (o *Options) validate() error {
 		if !slices.Contains(strings.Fields(o.SignInScope), "atproto") {
 			return cmdutil.Usagef("serve: --signin-scope %q must include atproto, which every sign-in asks for", o.SignInScope)
 		}
+	}
+	if err := o.validateGateway(); err != nil {
+		return err
 	}
 	if len(o.ClientKeys) > 0 && o.PublicURL == "" {
 		return cmdutil.Usagef("serve: --client-key needs --public-url (the loopback development client is always public)")
@@ -294,18 +344,23 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: s.AppView, InsecureDev: s.InsecureDev,
-		SignInScope: o.SignInScope, Notices: notices}
-	if o.PublicURL == "" {
-		// The loopback client redirects to 127.0.0.1: keep the browser
-		// there (cookies are per host).
-		wo.CanonicalHost = "127.0.0.1:" + strconv.Itoa(port)
+	var handler, internal http.Handler
+	if o.Gateway {
+		handler, internal, err = o.gatewayHandler(client, len(cfg.Keys) > 0, m, logger, s.AppView)
+	} else {
+		wo := web.Options{Client: client, Logger: logger, PublicURL: o.PublicURL, TrustProxy: o.TrustProxy, AppView: s.AppView, InsecureDev: s.InsecureDev,
+			SignInScope: o.SignInScope, Notices: notices}
+		if o.PublicURL == "" {
+			// The loopback client redirects to 127.0.0.1: keep the browser
+			// there (cookies are per host).
+			wo.CanonicalHost = "127.0.0.1:" + strconv.Itoa(port)
+		}
+		handler, err = web.New(wo)
 	}
-	app, err := web.New(wo)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := newServer(app)
+	srv := newServer(handler)
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
 	}
@@ -320,8 +375,27 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "atoauth: sessions are stored in %s\n", describe(store))
 	servers := []*http.Server{srv}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
+	if internal != nil {
+		iln, err := net.Listen("tcp", o.internalAddr())
+		if err != nil {
+			return fmt.Errorf("serve: internal listener: %w", err)
+		}
+		defer iln.Close()
+		isrv := newServer(internal)
+		servers = append(servers, isrv)
+		go func() { errc <- isrv.Serve(iln) }()
+		if o.InternalListening != nil {
+			o.InternalListening(iln.Addr())
+		}
+		fmt.Fprintf(stdout, "atoauth: gateway internal listener on http://%s (the upstream acts for a request's user with ATOAUTH_GATEWAY_SECRET and its X-Atproto-Act token)\n", iln.Addr())
+		if !loopbackAddr(iln.Addr().String()) {
+			logger.Warn("the gateway's internal listener is not on a loopback address: keep it on a private network only the upstream reaches", "addr", iln.Addr().String())
+		}
+	} else if o.Gateway {
+		fmt.Fprintf(stdout, "atoauth: gateway without ATOAUTH_GATEWAY_SECRET: no act tokens, no internal listener\n")
+	}
 	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
@@ -389,4 +463,12 @@ func newServer(h http.Handler) *http.Server {
 		WriteTimeout:      timeouts.write,
 		IdleTimeout:       timeouts.idle,
 	}
+}
+
+// internalAddr is InternalAddr or its default.
+func (o *Options) internalAddr() string {
+	if o.InternalAddr == "" {
+		return DefaultInternalAddr
+	}
+	return o.InternalAddr
 }
