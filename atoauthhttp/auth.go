@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/internal/httpx"
 	"github.com/atoauth/atoauth/scope"
 )
 
@@ -350,16 +351,6 @@ func cookieValue(r *http.Request, name string) string {
 	return c.Value
 }
 
-// requestHost is the host the browser asked for.
-func (a *Auth) requestHost(r *http.Request) string {
-	if a.trustProxy {
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-			return strings.TrimSpace(strings.Split(fh, ",")[0])
-		}
-	}
-	return r.Host
-}
-
 // canonicalHost is the host the browser must use ("" when any will do):
 // Options.CanonicalHost, PublicURL's host, or for a loopback client on a
 // loopback host the host of its redirect URI with the request's port.
@@ -367,7 +358,7 @@ func (a *Auth) canonicalHost(r *http.Request) string {
 	if a.host != "" || !a.loopback {
 		return a.host
 	}
-	host := a.requestHost(r)
+	host := httpx.RequestHost(r, a.trustProxy)
 	name, port, err := net.SplitHostPort(host)
 	if err != nil {
 		name, port = strings.Trim(host, "[]"), ""
@@ -388,7 +379,7 @@ func (a *Auth) toCanonical(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	want := a.canonicalHost(r)
-	if want == "" || strings.EqualFold(a.requestHost(r), want) {
+	if want == "" || strings.EqualFold(httpx.RequestHost(r, a.trustProxy), want) {
 		return false
 	}
 	http.Redirect(w, r, a.origin(want)+r.URL.RequestURI(), http.StatusTemporaryRedirect)
@@ -400,25 +391,6 @@ func (a *Auth) origin(host string) string {
 		return "https://" + host
 	}
 	return "http://" + host
-}
-
-// clientAddr is the browser's IP address: the connection's peer, or
-// behind a trusted proxy the address that proxy appended to
-// X-Forwarded-For.
-func (a *Auth) clientAddr(r *http.Request) string {
-	if a.trustProxy {
-		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
-			parts := strings.Split(vs[len(vs)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // unsafeMethod tells whether a request may change state (RFC 9110

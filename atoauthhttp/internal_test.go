@@ -82,20 +82,6 @@ func TestExplainStart(t *testing.T) {
 	}
 }
 
-func TestLimitKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"198.51.100.7":         "198.51.100.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"::ffff:198.51.100.7":  "::ffff:198.51.100.7",
-		"not an address":       "not an address",
-	} {
-		if got := limitKey(in); got != want {
-			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestLoginStateRoundTrip(t *testing.T) {
 	st := loginState{Return: "/" + strings.Repeat("a", MaxReturnPath-1), StepUp: strings.Repeat("x", 43), App: strings.Repeat("\x00<", 256)}
 	raw := st.encode()

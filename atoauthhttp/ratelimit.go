@@ -1,7 +1,6 @@
 package atoauthhttp
 
 import (
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -69,18 +68,4 @@ func (l *limiter) sweep(now time.Time) {
 	if len(l.buckets) >= maxTracked {
 		clear(l.buckets)
 	}
-}
-
-// limitKey is the rate-limit key of a client address: the address, or
-// for IPv6 its /64, which one subscriber usually holds whole.
-func limitKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil || ip.Is4() || ip.Is4In6() {
-		return addr
-	}
-	p, err := ip.Prefix(64)
-	if err != nil {
-		return addr
-	}
-	return p.String()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/internal/httpx"
 )
 
 // Timeouts of the calls a sign-in makes.
@@ -55,7 +56,7 @@ func (a *Auth) SignIn(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 		identifier, next = r.PostFormValue("identifier"), r.PostFormValue("next")
-		if want := a.canonicalHost(r); want != "" && !strings.EqualFold(a.requestHost(r), want) {
+		if want := a.canonicalHost(r); want != "" && !strings.EqualFold(httpx.RequestHost(r, a.trustProxy), want) {
 			// Cookies are per host: the sign-in must start where the
 			// authorization server sends the browser back, from the
 			// package's sign-in route (or the app's sign-in page).
@@ -135,7 +136,7 @@ func (a *Auth) StartSignIn(w http.ResponseWriter, r *http.Request, identifier st
 	if e := a.allow(w, r); e != nil {
 		return e
 	}
-	input := normalizeIdentifier(identifier)
+	input := httpx.NormalizeIdentifier(identifier)
 	ret := returnOf(opts.Next)
 	if a.maxAccounts > 1 {
 		if cur := a.currentCookie(r); cur != "" && 1+len(a.listedAccounts(r, cur)) >= a.maxAccounts {
@@ -155,28 +156,18 @@ func (a *Auth) StartSignIn(w http.ResponseWriter, r *http.Request, identifier st
 	})
 }
 
-// normalizeIdentifier trims what people paste: spaces, a leading "@".
-func normalizeIdentifier(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "@")
-	if len(s) > 512 {
-		s = s[:512]
-	}
-	return s
-}
-
 // allow applies the sign-in rate limit: on refusal it sets Retry-After
 // and returns the error.
 func (a *Auth) allow(w http.ResponseWriter, r *http.Request) *Error {
 	if a.limiter == nil {
 		return nil
 	}
-	ok, wait := a.limiter.allow(limitKey(a.clientAddr(r)))
+	ok, wait := a.limiter.allow(httpx.LimitKey(httpx.ClientAddr(r, a.trustProxy)))
 	if ok {
 		return nil
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-	a.log.WarnContext(r.Context(), "sign-in rate limited", "client", a.clientAddr(r))
+	a.log.WarnContext(r.Context(), "sign-in rate limited", "client", httpx.ClientAddr(r, a.trustProxy))
 	return &Error{Code: CodeRateLimited, Status: http.StatusTooManyRequests, Title: "Too many sign-in attempts",
 		Message: "Please wait a minute before trying again."}
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"github.com/atoauth/atoauth/internal/httpx"
 	"net/http"
-	"strings"
 	"sync"
 )
 
@@ -72,7 +72,7 @@ func (g *Gateway) checkOrigin(r *http.Request, strict bool) error {
 	c := new(http.Request)
 	*c = *r
 	c.Method = http.MethodPost // checked as unsafe whatever it is
-	c.Host = g.requestHost(r)
+	c.Host = httpx.RequestHost(r, g.trustProxy)
 	return g.cop.Check(c)
 }
 
@@ -85,17 +85,6 @@ func (g *Gateway) unsafeCrossOrigin(r *http.Request, method string) bool {
 		return false
 	}
 	return g.checkOrigin(r, false) != nil
-}
-
-// requestHost is the host the browser asked for: the request's, or
-// behind a trusted proxy its X-Forwarded-Host.
-func (g *Gateway) requestHost(r *http.Request) string {
-	if g.trustProxy {
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-			return strings.TrimSpace(strings.Split(fh, ",")[0])
-		}
-	}
-	return r.Host
 }
 
 // maxInflightKeys bounds the sessions tracked at once; a request with a

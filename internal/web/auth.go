@@ -11,6 +11,7 @@ import (
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/atoauthhttp"
+	"github.com/atoauth/atoauth/internal/httpx"
 )
 
 // Signing in and out, CSRF, the return path and the browser's accounts
@@ -206,17 +207,6 @@ func returnField(next string) string {
 	return next
 }
 
-// normalizeIdentifier trims what people paste (as atoauthhttp.SignIn
-// does): spaces, a leading "@".
-func normalizeIdentifier(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "@")
-	if len(s) > 512 {
-		s = s[:512]
-	}
-	return s
-}
-
 // signUpPage is the data of the create-account page.
 type signUpPage struct {
 	Server string
@@ -315,7 +305,7 @@ func (a *App) startFailed(w http.ResponseWriter, r *http.Request, e *atoauthhttp
 	}
 	switch r.URL.Path {
 	case "/login":
-		p := signInPage{Input: normalizeIdentifier(r.PostFormValue("identifier")), Next: returnField(r.PostFormValue("next"))}
+		p := signInPage{Input: httpx.NormalizeIdentifier(r.PostFormValue("identifier")), Next: returnField(r.PostFormValue("next"))}
 		title := "Sign in"
 		if sessionIDRE.MatchString(cookieValue(r, a.sessionCookie)) {
 			p.Adding, title = true, "Add another account"

@@ -84,20 +84,6 @@ func TestWhen(t *testing.T) {
 	}
 }
 
-func TestLimitKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"198.51.100.7":         "198.51.100.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"::ffff:198.51.100.7":  "::ffff:198.51.100.7",
-		"not an address":       "not an address",
-	} {
-		if got := limitKey(in); got != want {
-			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Over https the sign-in form may only go to https servers and images
 // only come from https hosts, unless the app talks to a development
 // network whose servers speak http (Options.InsecureDev).

@@ -42,9 +42,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -53,6 +51,7 @@ import (
 
 	"github.com/atoauth/atoauth"
 	"github.com/atoauth/atoauth/atoauthhttp"
+	"github.com/atoauth/atoauth/internal/httpx"
 	"github.com/atoauth/atoauth/xrpc"
 )
 
@@ -351,7 +350,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("client", a.clientAddr(r)),
+			slog.String("client", httpx.ClientAddr(r, a.trustProxy)),
 		)
 	}()
 
@@ -366,7 +365,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.hsts {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	if host := a.requestHost(r); a.host != "" && host != a.host && r.URL.Path != "/healthz" &&
+	if host := httpx.RequestHost(r, a.trustProxy); a.host != "" && host != a.host && r.URL.Path != "/healthz" &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		u := *r.URL
 		u.Scheme, u.Host = "http", a.host
@@ -404,46 +403,17 @@ func (a *App) acquire(r *http.Request) (release func(), ok bool) {
 	if len(sid) > 64 { // session ids are 43 characters
 		sid = sid[:64]
 	}
-	return a.inflight.acquire([]string{"session " + sid, "client " + limitKey(a.clientAddr(r))}, []int{perSession, a.perClient})
+	return a.inflight.acquire([]string{"session " + sid, "client " + httpx.LimitKey(httpx.ClientAddr(r, a.trustProxy))}, []int{perSession, a.perClient})
 }
 
 // tooManyAtOnce answers a request past a concurrency limit.
 func (a *App) tooManyAtOnce(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "2")
-	a.logger(r).Warn("too many requests at once", "client", a.clientAddr(r))
+	a.logger(r).Warn("too many requests at once", "client", httpx.ClientAddr(r, a.trustProxy))
 	a.renderError(w, r, http.StatusTooManyRequests, errorPage{
 		Heading: "Too many pages at once",
 		Message: "Several of your pages are still loading. Wait a moment for them to finish, then try again.",
 	}, nil)
-}
-
-// requestHost is the host the browser asked for.
-func (a *App) requestHost(r *http.Request) string {
-	if a.trustProxy {
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-			return strings.TrimSpace(strings.Split(fh, ",")[0])
-		}
-	}
-	return r.Host
-}
-
-// clientAddr is the browser's IP address: the connection's peer, or
-// behind a trusted proxy the address that proxy appended to
-// X-Forwarded-For.
-func (a *App) clientAddr(r *http.Request) string {
-	if a.trustProxy {
-		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
-			parts := strings.Split(vs[len(vs)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type requestIDKey struct{}
@@ -536,21 +506,6 @@ func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge time.D
 }
 
 func (a *App) clearCookie(w http.ResponseWriter, name string) { a.setCookie(w, name, "", -1) }
-
-// limitKey is the key of a client address for the concurrency limits:
-// the address, or for IPv6 its /64, which one subscriber usually holds
-// whole.
-func limitKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil || ip.Is4() || ip.Is4In6() {
-		return addr
-	}
-	p, err := ip.Prefix(64)
-	if err != nil {
-		return addr
-	}
-	return p.String()
-}
 
 func cookieValue(r *http.Request, name string) string {
 	c, err := r.Cookie(name)
