@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"io"
@@ -102,19 +101,7 @@ func TestAtoauthhttpInABrowser(t *testing.T) {
 	n := testnet.Get(t)
 	alice := n.Account("alice")
 	app, client := startNotesApp(t, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	b, err := testnet.NewBrowser(ctx, "atoauthhttp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	step := func(name string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(b.Fail(name, err))
-		}
-	}
+	b, step := openBrowser(t, "atoauthhttp", 3*time.Minute)
 
 	step("open", b.Navigate(app+"/notes"))
 	step("sign-in form", b.WaitJS(`location.pathname === '/auth/signin' && !!document.querySelector('input[name=identifier]') && document.querySelector('input[name=next]').value === '/notes'`))
@@ -126,7 +113,7 @@ func TestAtoauthhttpInABrowser(t *testing.T) {
 	}
 	step("notes page", b.WaitJS(`location.pathname === '/notes' && document.getElementById('who').innerText.includes(`+jsString(alice.DID)+`)`))
 	t.Logf("screenshot: %s", b.Screenshot("notes"))
-	sessions, err := client.Sessions(ctx, syntax.DID(alice.DID))
+	sessions, err := client.Sessions(b.Context(), syntax.DID(alice.DID))
 	if err != nil || len(sessions) != 1 {
 		t.Fatalf("sessions: %v %v", sessions, err)
 	}
@@ -159,7 +146,7 @@ func TestAtoauthhttpInABrowser(t *testing.T) {
 	// Sign out: back on the app's start page, the session revoked.
 	step("sign out", b.ClickButton(`^sign out$`))
 	step("signed out", b.WaitJS(`location.pathname === '/' && document.body.innerText.includes('Signed out.')`))
-	if list, _ := client.Sessions(ctx, syntax.DID(alice.DID)); len(list) != 0 {
+	if list, _ := client.Sessions(b.Context(), syntax.DID(alice.DID)); len(list) != 0 {
 		t.Fatalf("sessions after sign-out: %v", list)
 	}
 	step("notes again", b.Navigate(app+"/notes"))

@@ -170,12 +170,7 @@ func TestConfidentialClientOnTheReferenceServer(t *testing.T) {
 	}
 	signInAndPost := func(b *testnet.Browser, acct testnet.Account, text string) {
 		t.Helper()
-		step := func(name string, err error) {
-			t.Helper()
-			if err != nil {
-				t.Fatal(b.Fail(name, err))
-			}
-		}
+		step := stepper(t, b)
 		step("open", b.Navigate(publicURL+"/"))
 		step("sign-in form", b.WaitJS(`!!document.querySelector('input[name=identifier]')`))
 		step("handle", b.Type(`input[name=identifier]`, acct.Handle))

@@ -92,19 +92,7 @@ func TestGatewayInABrowser(t *testing.T) {
 	defer upstream.Close()
 	base, _ := startGateway(t, n, upstream.URL, false)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	b, err := testnet.NewBrowser(ctx, "gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	step := func(name string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(b.Fail(name, err))
-		}
-	}
+	b, step := openBrowser(t, "gateway", 3*time.Minute)
 	step("open", b.Navigate(base+"/"))
 	step("signed out", b.WaitJS(`document.getElementById('who').textContent === 'Signed out'`))
 	step("sign in", b.Navigate(base+"/auth/signin?identifier="+alice.Handle+"&next=/"))
@@ -238,19 +226,7 @@ func TestForwardAuthWithNginx(t *testing.T) {
 	httpBlock, server := readmeNginx(t, gw, app)
 	front := testnet.StartNginx(t, httpBlock, server)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	b, err := testnet.NewBrowser(ctx, "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	step := func(name string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(b.Fail(name, err))
-		}
-	}
+	b, step := openBrowser(t, "nginx", 3*time.Minute)
 	saw := func(path string, header http.Header) upstreamSaw {
 		t.Helper()
 		var s upstreamSaw
@@ -288,7 +264,7 @@ func TestForwardAuthWithNginx(t *testing.T) {
 	t.Logf("screenshot: %s", b.Screenshot("whoami"))
 
 	// The application's own cookie gets through; the gateway's do not.
-	_, err = testnet.Eval[string](b, `document.cookie = 'app_pref=dark; path=/'`)
+	_, err := testnet.Eval[string](b, `document.cookie = 'app_pref=dark; path=/'`)
 	step("set an application cookie", err)
 	s := saw("/whoami", nil)
 	if s.DID != alice.DID || s.Handle != alice.Handle || !s.Act || strings.Join(s.Cookies, ",") != "app_pref" {

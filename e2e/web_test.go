@@ -100,6 +100,32 @@ func openWebAppWith(t *testing.T, n *testnet.Network, name string, timeout time.
 	return app, b, ctx
 }
 
+// openBrowser starts a headless browser named name that ends with t, and
+// its step function: step(what, err) fails the test on err, with a
+// screenshot and the page's address.
+func openBrowser(t *testing.T, name string, timeout time.Duration) (*testnet.Browser, func(string, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	b, err := testnet.NewBrowser(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b, stepper(t, b)
+}
+
+// stepper is the step function of b: it fails the test on err, with a
+// screenshot and the page's address.
+func stepper(t *testing.T, b *testnet.Browser) func(string, error) {
+	return func(name string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(b.Fail(name, err))
+		}
+	}
+}
+
 // TestWebAppInABrowser uses the web app as a person would, in headless
 // Chromium against the reference PDS: sign in through the PDS's own
 // pages, post with an image, edit the profile with a new avatar, browse
@@ -109,12 +135,7 @@ func TestWebAppInABrowser(t *testing.T) {
 	n := testnet.Get(t)
 	alice := n.Account("alice")
 	app, b, ctx := openWebApp(t, n, "web", 4*time.Minute)
-	step := func(name string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(b.Fail(name, err))
-		}
-	}
+	step := stepper(t, b)
 	js := func(name, code string) {
 		t.Helper()
 		_, err := testnet.Eval[any](b, code)
