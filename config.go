@@ -116,7 +116,7 @@ type Config struct {
 	// instance would pay its own. Default: Store, when it implements
 	// dpop.NonceStore, as the sqlite and postgres stores do — nothing to
 	// configure; otherwise (MemoryStore) nonces stay in this process. Set
-	// it to LocalNonces to keep them in this process whatever Store is.
+	// it to LocalNonces{} to keep them in this process whatever Store is.
 	NonceStore dpop.NonceStore
 
 	// Events, when set, are told when a session is created, updated or

@@ -7,17 +7,18 @@ import (
 	"github.com/atoauth/atoauth/dpop"
 )
 
-// LocalNonces is the Config.NonceStore that keeps DPoP nonces in this
-// process only, whatever Config.Store can do. Its methods do nothing.
-var LocalNonces dpop.NonceStore = localNonces{}
+// LocalNonces, as Config.NonceStore (LocalNonces{}), keeps DPoP nonces in
+// this process only, whatever Config.Store can do. Its methods store
+// nothing.
+type LocalNonces struct{}
 
-type localNonces struct{}
-
-func (localNonces) GetNonce(context.Context, string) (string, time.Time, error) {
+// GetNonce finds nothing.
+func (LocalNonces) GetNonce(context.Context, string) (string, time.Time, error) {
 	return "", time.Time{}, nil
 }
 
-func (localNonces) SetNonce(context.Context, string, string, time.Time) error { return nil }
+// SetNonce stores nothing.
+func (LocalNonces) SetNonce(context.Context, string, string, time.Time) error { return nil }
 
 // newNonceCache makes the Client's DPoP nonce cache, which every session
 // shares, on the nonce store that cfg chooses (see Config.NonceStore):
@@ -25,12 +26,12 @@ func (localNonces) SetNonce(context.Context, string, string, time.Time) error { 
 // per server origin (the store's read and write intervals).
 func newNonceCache(cfg *Config) *dpop.NonceCache {
 	c := &dpop.NonceCache{Clock: cfg.Clock}
-	switch s := cfg.NonceStore; {
-	case s == LocalNonces:
-	case s != nil:
-		c.Store = s
-	default:
+	switch s := cfg.NonceStore; s.(type) {
+	case LocalNonces, *LocalNonces:
+	case nil:
 		c.Store, _ = cfg.Store.(dpop.NonceStore)
+	default:
+		c.Store = s
 	}
 	if c.Store != nil && cfg.Logger != nil {
 		log := cfg.Logger

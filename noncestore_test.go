@@ -115,7 +115,7 @@ func TestNonceStoreWiring(t *testing.T) {
 		ns := &memNonces{}
 		e := newEnv(t, func(c *atoauth.Config) {
 			c.Store = sharingStore{atoauth.NewMemoryStore(), ns}
-			c.NonceStore = atoauth.LocalNonces
+			c.NonceStore = atoauth.LocalNonces{}
 		})
 		getSession(t, e.login("alice.test"))
 		used(t, ns, false)
@@ -189,7 +189,7 @@ func runFleet(t *testing.T, tamper atoauthtest.Tamper, gap time.Duration, pick f
 		counted[i] = &countingNonceStore{NonceStore: store}
 		cfg.NonceStore = counted[i]
 		if !shared {
-			cfg.NonceStore = atoauth.LocalNonces
+			cfg.NonceStore = atoauth.LocalNonces{}
 		}
 		if clients[i], err = atoauth.NewClient(cfg); err != nil {
 			t.Fatal(err)

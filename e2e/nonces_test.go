@@ -76,7 +76,7 @@ func TestFleetSharesNoncesOnTheReferencePDS(t *testing.T) {
 					hc.Transport = cc
 					cfg.HTTPClient = &hc
 					if !tc.shared {
-						cfg.NonceStore = atoauth.LocalNonces
+						cfg.NonceStore = atoauth.LocalNonces{}
 					}
 				}, cc
 			}
