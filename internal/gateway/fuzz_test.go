@@ -89,7 +89,7 @@ func FuzzPrivateCookies(f *testing.F) {
 		"\u00a0atoauth_session=x", "atoauth_session", "a=1; atoauth_session=2; b=3"} {
 		f.Add(s, "Set-Cookie-Name=1; Path=/")
 	}
-	m := newCookieMatcher(append([]string{"app_sid"}, DefaultPrivateCookies...))
+	m := newCookieMatcher(append([]string{"app_sid"}, DefaultPrivateCookies()...))
 	f.Fuzz(func(t *testing.T, cookie, setCookie string) {
 		out := m.filterCookieHeader([]string{cookie, setCookie})
 		// However the upstream (or Go) reads what is left, no private

@@ -246,7 +246,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	private := opts.PrivateCookies
 	if private == nil {
-		private = DefaultPrivateCookies
+		private = DefaultPrivateCookies()
 	}
 	g.cookies = newCookieMatcher(private)
 	if opts.Secret != "" {

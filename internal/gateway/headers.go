@@ -109,10 +109,12 @@ func parseBearer(h string) (string, bool) {
 	return tok, true
 }
 
-// DefaultPrivateCookies are the cookie names Options.PrivateCookies
+// DefaultPrivateCookies returns the cookie names Options.PrivateCookies
 // defaults to: the session layer's cookies, with or without the
 // __Host-/__Secure- prefix.
-var DefaultPrivateCookies = []string{"atoauth*", "__Host-atoauth*", "__Secure-atoauth*"}
+func DefaultPrivateCookies() []string {
+	return []string{"atoauth*", "__Host-atoauth*", "__Secure-atoauth*"}
+}
 
 // cookieMatcher tells the gateway's own cookies: exact names, or
 // prefixes written "name*"; case-insensitive (erring on the side of
