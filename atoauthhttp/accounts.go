@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atoauth/atoauth"
+	"github.com/atoauth/atoauth/internal/httpx"
 )
 
 // A browser may be signed in to several accounts (Options.MaxAccounts).
@@ -54,7 +55,7 @@ var sessionIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
 // accounts cookie: well-formed, distinct, not the current one, at most
 // maxAccounts-1.
 func (a *Auth) listedAccounts(r *http.Request, current string) []string {
-	v := cookieValue(r, a.accountsCookie)
+	v := httpx.CookieValue(r, a.accountsCookie)
 	if v == "" {
 		return nil
 	}
@@ -69,7 +70,7 @@ func (a *Auth) listedAccounts(r *http.Request, current string) []string {
 
 // currentCookie is the browser's current session id ("" for none).
 func (a *Auth) currentCookie(r *http.Request) string {
-	if cur := cookieValue(r, a.sessionCookie); sessionIDRE.MatchString(cur) {
+	if cur := httpx.CookieValue(r, a.sessionCookie); sessionIDRE.MatchString(cur) {
 		return cur
 	}
 	return ""
@@ -90,7 +91,7 @@ func (a *Auth) setAccounts(w http.ResponseWriter, current string, others []strin
 // themselves are left as they are).
 func (a *Auth) clearAccounts(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, a.sessionCookie)
-	if cookieValue(r, a.accountsCookie) != "" {
+	if httpx.CookieValue(r, a.accountsCookie) != "" {
 		a.clearCookie(w, a.accountsCookie)
 	}
 }
@@ -107,7 +108,7 @@ func gone(err error) bool {
 // loads becomes current. With w, the cookies are rewritten when that
 // changed them. An error is the store's.
 func (a *Auth) load(w http.ResponseWriter, r *http.Request) (*Accounts, error) {
-	cur := cookieValue(r, a.sessionCookie)
+	cur := httpx.CookieValue(r, a.sessionCookie)
 	if len(cur) > 64 {
 		cur = cur[:64]
 	}

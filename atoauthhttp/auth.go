@@ -331,25 +331,10 @@ func (a *Auth) Handler() http.Handler { return a.mux }
 // __Host- prefix over https.
 
 func (a *Auth) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode}
-	switch {
-	case maxAge < 0:
-		c.MaxAge = -1
-	case maxAge > 0:
-		c.MaxAge = max(1, int(maxAge/time.Second))
-	}
-	http.SetCookie(w, c)
+	httpx.SetCookie(w, name, value, maxAge, a.secure)
 }
 
 func (a *Auth) clearCookie(w http.ResponseWriter, name string) { a.setCookie(w, name, "", -1) }
-
-func cookieValue(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
 
 // canonicalHost is the host the browser must use ("" when any will do):
 // Options.CanonicalHost, PublicURL's host, or for a loopback client on a

@@ -219,7 +219,7 @@ func (a *Auth) start(w http.ResponseWriter, r *http.Request, st loginState, prom
 	a.setCookie(w, a.stateCookie, auth.State, maxAge)
 	if st.StepUp != "" {
 		a.setCookie(w, a.stepUpCookie, st.StepUp, maxAge)
-	} else if cookieValue(r, a.stepUpCookie) != "" {
+	} else if httpx.CookieValue(r, a.stepUpCookie) != "" {
 		a.clearCookie(w, a.stepUpCookie) // a sign-in, not a step-up
 	}
 	a.redirect(w, r, auth.URL)
@@ -239,7 +239,7 @@ func (a *Auth) start(w http.ResponseWriter, r *http.Request, st loginState, prom
 // path and the app's state.
 func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	state := cookieValue(r, a.stateCookie)
+	state := httpx.CookieValue(r, a.stateCookie)
 	if got := q.Get("state"); state != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) != 1 {
 		a.log.InfoContext(r.Context(), "sign-in callback without the state of the sign-in in progress", "state_present", got != "")
 		e := explainCallback(atoauth.ErrInvalidState)
@@ -261,10 +261,10 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, a.stateCookie)
 	// A step-up names the session it replaces in a cookie set with the
 	// state: it must still be the browser's current session.
-	replace := cookieValue(r, a.stepUpCookie)
+	replace := httpx.CookieValue(r, a.stepUpCookie)
 	if replace != "" {
 		a.clearCookie(w, a.stepUpCookie)
-		if replace != cookieValue(r, a.sessionCookie) {
+		if replace != httpx.CookieValue(r, a.sessionCookie) {
 			a.stepUpRefused(w, r)
 			return
 		}

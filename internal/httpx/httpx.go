@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // RequestHost is the host the browser asked for: the request's Host, or
@@ -66,4 +67,30 @@ func NormalizeIdentifier(s string) string {
 		s = s[:512]
 	}
 	return s
+}
+
+// SetCookie sets a cookie as atoauthhttp and the web app set theirs:
+// HttpOnly, SameSite=Lax (sent on a top-level navigation from another
+// site, as the authorization server's redirect to the callback is),
+// Path=/, Secure when secure. A negative maxAge deletes the cookie, zero
+// makes it last the browser session, and a positive one is rounded down
+// to whole seconds, at least 1.
+func SetCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, secure bool) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
+	switch {
+	case maxAge < 0:
+		c.MaxAge = -1
+	case maxAge > 0:
+		c.MaxAge = max(1, int(maxAge/time.Second))
+	}
+	http.SetCookie(w, c)
+}
+
+// CookieValue is the value of the request's cookie name, "" without one.
+func CookieValue(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }

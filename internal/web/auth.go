@@ -307,7 +307,7 @@ func (a *App) startFailed(w http.ResponseWriter, r *http.Request, e *atoauthhttp
 	case "/login":
 		p := signInPage{Input: httpx.NormalizeIdentifier(r.PostFormValue("identifier")), Next: returnField(r.PostFormValue("next"))}
 		title := "Sign in"
-		if sessionIDRE.MatchString(cookieValue(r, a.sessionCookie)) {
+		if sessionIDRE.MatchString(httpx.CookieValue(r, a.sessionCookie)) {
 			p.Adding, title = true, "Add another account"
 		}
 		a.logger(r).Info("sign-in could not start", "code", string(e.Code))

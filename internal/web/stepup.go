@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoauth/atoauth/agent"
 	"github.com/atoauth/atoauth/atoauthhttp"
+	"github.com/atoauth/atoauth/internal/httpx"
 	"github.com/atoauth/atoauth/scope"
 	"github.com/atoauth/atoauth/xrpc"
 )
@@ -130,7 +131,7 @@ func (a *App) setDraft(w http.ResponseWriter, chunks []string, maxAge time.Durat
 // clearDraft removes the draft's cookies, when the browser has them.
 func (a *App) clearDraft(w http.ResponseWriter, r *http.Request) {
 	for _, name := range a.draftCookies() {
-		if cookieValue(r, name) != "" {
+		if httpx.CookieValue(r, name) != "" {
 			a.clearCookie(w, name)
 		}
 	}
@@ -140,11 +141,11 @@ func (a *App) clearDraft(w http.ResponseWriter, r *http.Request) {
 // one larger than any the app writes).
 func (a *App) draftValue(r *http.Request) string {
 	names := a.draftCookies()
-	v := cookieValue(r, names[0])
+	v := httpx.CookieValue(r, names[0])
 	if v == "" {
 		return ""
 	}
-	v += cookieValue(r, names[1])
+	v += httpx.CookieValue(r, names[1])
 	if len(v) > base64.RawURLEncoding.EncodedLen(maxDraftBytes) {
 		return ""
 	}

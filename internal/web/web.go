@@ -396,7 +396,7 @@ func counted(path string) bool {
 // acquire takes a slot of the request's session (when it names one) and
 // one of its client address, both or neither.
 func (a *App) acquire(r *http.Request) (release func(), ok bool) {
-	sid, perSession := cookieValue(r, a.sessionCookie), a.perSession
+	sid, perSession := httpx.CookieValue(r, a.sessionCookie), a.perSession
 	if sid == "" {
 		perSession = 0
 	}
@@ -493,24 +493,9 @@ func assetVersion(fsys fs.FS) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// setCookie sets an HttpOnly, SameSite=Lax cookie (Secure over https).
+// setCookie sets one of the app's cookies (see httpx.SetCookie).
 func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode}
-	switch {
-	case maxAge < 0:
-		c.MaxAge = -1
-	case maxAge > 0:
-		c.MaxAge = int(maxAge / time.Second)
-	}
-	http.SetCookie(w, c)
+	httpx.SetCookie(w, name, value, maxAge, a.secure)
 }
 
 func (a *App) clearCookie(w http.ResponseWriter, name string) { a.setCookie(w, name, "", -1) }
-
-func cookieValue(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
